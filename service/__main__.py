@@ -1,0 +1,208 @@
+"""Command line: `serve`, and `users ...` administration against the shared store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+import redis.exceptions
+from aiohttp import web
+
+from service.auth.passwords import PasswordHasher, is_supported_hash
+from service.auth.users import LOGIN_TYPES, STATUSES, NewUser, UserDirectory, UserExists
+from service.authz.config import ConfigError
+from service.logs import configure_logging
+from service.settings import Settings, SettingsError, load_settings
+from service.store.redis import connect
+from service.store.users import RedisUserStore
+
+
+class CommandError(Exception):
+    """A command failed for a reason the user can fix; printed as one line."""
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    for name, info in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        if info.annotation is bool:
+            parser.add_argument(flag, dest=name, nargs="?", const="true", metavar="BOOL")
+        else:
+            parser.add_argument(flag, dest=name, metavar=name.upper())
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name, None) for name in Settings.model_fields}
+    return load_settings(**overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from service.app import create_app  # imported late: `users` commands don't need aiohttp
+
+    settings = _settings_from(args)
+    configure_logging(settings.log_level)
+    if settings.embedded:
+        logging.getLogger("authsvc").warning(
+            "running on the embedded in-memory store: state is lost on exit and not shared "
+            "with other processes; set AUTHSVC_REDIS_URL for real use"
+        )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=lambda msg: logging.getLogger("authsvc").info(
+            "listening on http://%s:%d", settings.host, settings.port
+        ),
+    )
+    return 0
+
+
+def _parse_orgs(specs: Sequence[str]) -> dict[str, list[str]]:
+    orgs: dict[str, list[str]] = {}
+    for spec in specs:
+        org, _, roles = spec.partition(":")
+        try:
+            org = str(uuid.UUID(org))
+        except ValueError:
+            raise CommandError(f"--org {spec!r}: {org!r} is not an organization UUID") from None
+        orgs[org] = [r for r in roles.split(",") if r]
+    return orgs
+
+
+async def _with_directory(
+    settings: Settings, action: Callable[[UserDirectory], Awaitable[Any]]
+) -> Any:
+    if settings.embedded:
+        raise CommandError(
+            "user commands need the shared store: set AUTHSVC_REDIS_URL (the embedded memory:// "
+            "store lives inside one serve process; use POST /api/v2/users/first there)"
+        )
+    redis = connect(settings.redis_url, settings.redis_timeout)
+    try:
+        from service.clock import system_clock
+
+        return await action(UserDirectory(RedisUserStore(redis), system_clock))
+    finally:
+        await redis.aclose()
+
+
+async def _find(directory: UserDirectory, ref: str) -> Any:
+    user = await directory.find(ref)
+    if user is None:
+        raise CommandError(f"no user {ref!r}")
+    return user
+
+
+def _users(args: argparse.Namespace) -> int:
+    settings = load_settings(redis_url=args.redis_url)
+
+    async def run(directory: UserDirectory) -> Any:
+        if args.users_command == "create":
+            if args.password is not None:
+                hasher = PasswordHasher(
+                    settings.argon2_memory_cost,
+                    settings.argon2_time_cost,
+                    settings.argon2_parallelism,
+                )
+                hashed = hasher.hash(args.password)
+            elif args.password_hash is not None:
+                if not is_supported_hash(args.password_hash):
+                    raise CommandError("--password-hash: not an argon2 or $pbkdf2-sha256$ hash")
+                hashed = args.password_hash
+            else:
+                hashed = ""
+            orgs = _parse_orgs(args.org) if args.org else None
+            try:
+                user = await directory.create(
+                    NewUser(
+                        email=args.email,
+                        username=args.username,
+                        hashed_password=hashed,
+                        login_type=args.login_type,
+                        status=args.status,
+                        roles=args.role,
+                        orgs=orgs,
+                    )
+                )
+            except UserExists as exc:
+                raise CommandError(f"a user with that {exc} already exists") from None
+            return user.to_admin() if user else None
+        if args.users_command == "get":
+            return (await _find(directory, args.user)).to_admin()
+        if args.users_command == "list":
+            return [u.to_admin() for u in await directory.all()]
+        if args.users_command == "set-status":
+            user = await _find(directory, args.user)
+            return (await directory.set_status(user, args.status)).to_admin()
+        if args.users_command == "set-roles":
+            user = await _find(directory, args.user)
+            orgs = _parse_orgs(args.org)
+            return (await directory.set_roles(user, args.role, orgs)).to_admin()
+        raise CommandError(f"unknown users command {args.users_command!r}")
+
+    result = asyncio.run(_with_directory(settings, run))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="authsvc", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the HTTP server")
+    _add_setting_flags(serve)
+    serve.set_defaults(func=_serve)
+
+    users = sub.add_parser("users", help="administer users in the store named by REDIS_URL")
+    users.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")
+    users.set_defaults(func=_users)
+    usub = users.add_subparsers(dest="users_command", required=True)
+
+    create = usub.add_parser("create", help="create a user and print it")
+    create.add_argument("--email", required=True)
+    create.add_argument("--username", required=True)
+    secret = create.add_mutually_exclusive_group()
+    secret.add_argument("--password")
+    secret.add_argument("--password-hash", help="an argon2 or Coder $pbkdf2-sha256$ hash")
+    create.add_argument("--role", action="append", default=[], help="site role (repeatable)")
+    create.add_argument("--org", action="append", default=[], metavar="ORG_UUID[:ROLE,...]")
+    create.add_argument("--login-type", choices=LOGIN_TYPES, default="password")
+    create.add_argument("--status", choices=STATUSES, default="active")
+
+    get = usub.add_parser("get", help="print one user")
+    get.add_argument("user", metavar="ID_OR_EMAIL")
+    usub.add_parser("list", help="print every user")
+    status = usub.add_parser("set-status", help="change a user's status")
+    status.add_argument("user", metavar="ID_OR_EMAIL")
+    status.add_argument("status", choices=STATUSES)
+    roles = usub.add_parser("set-roles", help="replace site roles and the named orgs' roles")
+    roles.add_argument("user", metavar="ID_OR_EMAIL")
+    roles.add_argument("--role", action="append", default=[])
+    roles.add_argument("--org", action="append", default=[], metavar="ORG_UUID[:ROLE,...]")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m service` and the `authsvc` script."""
+    args = _parser().parse_args(argv)
+    try:
+        return cast(int, args.func(args))
+    except (SettingsError, ConfigError, CommandError) as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 2
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        print(f"authsvc: cannot reach Redis: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"authsvc: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

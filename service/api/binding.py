@@ -1,0 +1,183 @@
+"""Request-body binding with Coder's `httpapi.Read` semantics (spec §1.3).
+
+Bodies are decoded by :mod:`service.gojson`, checked against the request model's field types the
+way Go's decoder does (first type error wins, reported with Go's wording), then validated with the
+go-playground tags Coder declares on its structs.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel
+
+from service import gojson
+from service.errors import INVALID_JSON, ApiError, Validation
+
+
+@dataclass(frozen=True)
+class Tag:
+    """go-playground `validate:"..."` tags for one field, e.g. ``Tag("required,email")``."""
+
+    spec: str
+
+
+class GoStruct(BaseModel):
+    """A request body; `go_name` is the codersdk type name used in Go's error messages."""
+
+    go_name: ClassVar[str] = ""
+
+
+M = TypeVar("M", bound=GoStruct)
+
+# go-playground/validator's email regex (RE2 \x{...} rewritten for Python); anchored with
+# fullmatch because Go's `$` does not match before a trailing newline the way Python's does.
+_U = "\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef"
+_EMAIL = re.compile(
+    r"(?:(?:(?:(?:[a-zA-Z]|\d|[!#\$%&'\*\+\-\/=\?\^_`{\|}~]|[" + _U + r"])+"
+    r"(?:\.([a-zA-Z]|\d|[!#\$%&'\*\+\-\/=\?\^_`{\|}~]|[" + _U + r"])+)*)"
+    r"|(?:(?:\x22)(?:(?:(?:(?:\x20|\x09)*(?:\x0d\x0a))?(?:\x20|\x09)+)?"
+    r"(?:(?:[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]|\x21|[\x23-\x5b]|[\x5d-\x7e]|[" + _U + r"])"
+    r"|(?:(?:[\x01-\x09\x0b\x0c\x0d-\x7f]|[" + _U + r"]))))*"
+    r"(?:(?:(?:\x20|\x09)*(?:\x0d\x0a))?(\x20|\x09)+)?(?:\x22))))"
+    r"@(?:(?:(?:[a-zA-Z]|\d|[" + _U + r"])|(?:(?:[a-zA-Z]|\d|[" + _U + r"])"
+    r"(?:[a-zA-Z]|\d|-|\.|~|[" + _U + r"])*(?:[a-zA-Z]|\d|[" + _U + r"])))\.)+"
+    r"(?:(?:[a-zA-Z]|[" + _U + r"])|(?:(?:[a-zA-Z]|[" + _U + r"])"
+    r"(?:[a-zA-Z]|\d|-|\.|~|[" + _U + r"])*(?:[a-zA-Z]|[" + _U + r"])))\.?"
+)
+_USERNAME = re.compile(r"[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*")
+
+
+def is_email(value: str) -> bool:
+    """go-playground's `email` rule."""
+    return _EMAIL.fullmatch(value) is not None
+
+
+def is_username(value: str) -> bool:
+    """Coder's `username` rule (codersdk.NameValid)."""
+    return 1 <= len(value) <= 32 and value not in ("new", "create") and bool(
+        _USERNAME.fullmatch(value)
+    )
+
+
+def _is_real_name(value: str) -> bool:
+    return len(value) <= 128 and value == value.strip()
+
+
+_RULES: dict[str, typing.Callable[[Any], bool]] = {
+    "required": lambda v: v not in ("", None, False, 0),
+    "email": lambda v: isinstance(v, str) and is_email(v),
+    "username": lambda v: isinstance(v, str) and is_username(v),
+    "user_real_name": lambda v: isinstance(v, str) and _is_real_name(v),
+}
+
+
+def _go_type(annotation: Any) -> str:
+    if annotation is str:
+        return "string"
+    if annotation is bool:
+        return "bool"
+    if isinstance(annotation, type) and issubclass(annotation, GoStruct):
+        return f"codersdk.{annotation.go_name}"
+    if get_origin(annotation) is dict:
+        _, value_type = get_args(annotation)
+        return f"map[string]{_go_type(value_type)}"
+    raise TypeError(f"unsupported request field type {annotation!r}")
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _type_error(value: Any, struct: str, path: list[str], go_type: str) -> ApiError:
+    where = f"Go struct field {struct}.{'.'.join(path)}"
+    return ApiError(
+        400,
+        INVALID_JSON,
+        f"json: cannot unmarshal {gojson.go_kind(value)} into {where} of type {go_type}",
+    )
+
+
+def _conform(model: type[GoStruct], obj: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    """Keep known keys, drop nulls (Go leaves the zero value), raise Go's first type error."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        info = model.model_fields.get(key)
+        if info is None or value is None:
+            continue
+        ann = _strip_optional(info.annotation)
+        here = [*path, key]
+        if ann is str or ann is bool:
+            if not isinstance(value, ann):
+                raise _type_error(value, model.go_name, here, _go_type(ann))
+            out[key] = value
+        elif isinstance(ann, type) and issubclass(ann, GoStruct):
+            if not isinstance(value, dict):
+                raise _type_error(value, model.go_name, here, _go_type(ann))
+            out[key] = _conform(ann, value, here)
+        elif get_origin(ann) is dict:
+            if not isinstance(value, dict):
+                raise _type_error(value, model.go_name, here, _go_type(ann))
+            _, elem = get_args(ann)
+            conformed: dict[str, Any] = {}
+            for k, v in value.items():
+                if v is None:
+                    conformed[k] = {}
+                elif not isinstance(v, dict):
+                    raise _type_error(v, model.go_name, here, _go_type(elem))
+                else:
+                    conformed[k] = _conform(elem, v, here)
+            out[key] = conformed
+        else:  # pragma: no cover - models only use the types above
+            raise TypeError(f"unsupported request field type {ann!r}")
+    return out
+
+
+def validate(instance: GoStruct) -> list[Validation]:
+    """Run the go-playground tags in field order; each field reports its first failing tag."""
+    failures: list[Validation] = []
+    for name, info in type(instance).model_fields.items():
+        tags = next((m for m in info.metadata if isinstance(m, Tag)), None)
+        if tags is None:
+            continue
+        value = getattr(instance, name)
+        for tag in tags.spec.split(","):
+            if not _RULES[tag](value):
+                shown = "" if value is None else value
+                if isinstance(shown, bool):
+                    shown = str(shown).lower()
+                failures.append(
+                    Validation(name, f'Validation failed for tag "{tag}" with value: "{shown}"')
+                )
+                break
+    return failures
+
+
+def bind(model: type[M], body: bytes) -> M:
+    """Decode, type-check and validate a request body. Raises ApiError (400)."""
+    try:
+        raw = gojson.decode(body)
+    except gojson.GoSyntaxError as exc:
+        raise ApiError(400, INVALID_JSON, str(exc)) from exc
+    if raw is None:
+        raw = {}  # Go decodes a top-level null into the zero struct
+    if not isinstance(raw, dict):
+        raise ApiError(
+            400,
+            INVALID_JSON,
+            f"json: cannot unmarshal {gojson.go_kind(raw)} into Go value of type "
+            f"codersdk.{model.go_name}",
+        )
+    instance = model.model_validate(_conform(model, raw, []))
+    failures = validate(instance)
+    if failures:
+        raise ApiError(400, "Validation failed.", validations=failures)
+    return instance

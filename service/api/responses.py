@@ -1,0 +1,44 @@
+"""Building responses the way Coder's Go server writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from service import gojson
+
+SESSION_COOKIE = "coder_session_token"
+
+
+def json_response(status: int, body: Mapping[str, Any] | list[Any]) -> web.Response:
+    """`application/json; charset=utf-8`, Go-escaped, newline-terminated."""
+    return web.Response(
+        status=status, body=gojson.encode(body), content_type="application/json", charset="utf-8"
+    )
+
+
+def go_cookie(
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    expires: str | None = None,
+    http_only: bool = True,
+    secure: bool = False,
+    same_site: str | None = "Lax",
+) -> str:
+    """A Set-Cookie value with Go's attribute order (Path, Expires, Max-Age, HttpOnly, ...)."""
+    parts = [f"{name}={value}", "Path=/"]
+    if expires is not None:
+        parts.append(f"Expires={expires}")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if http_only:
+        parts.append("HttpOnly")
+    if secure:
+        parts.append("Secure")
+    if same_site:
+        parts.append(f"SameSite={same_site}")
+    return "; ".join(parts)

@@ -1,0 +1,96 @@
+"""Handlers under /api/v2/users: login, logout, me, first user, validate-password."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service import keys
+from service.api.binding import bind
+from service.api.models import (
+    CreateFirstUserRequest,
+    LoginWithPasswordRequest,
+    ValidateUserPasswordRequest,
+)
+from service.api.responses import SESSION_COOKIE, go_cookie, json_response
+from service.auth.policy import check_password
+from service.auth.users import OWNER, NewUser, UserExists
+from service.errors import ApiError, Validation
+from service.middleware import authenticated, current_actor
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """POST /users/login (spec §2.3)."""
+    body = bind(LoginWithPasswordRequest, await request.read())
+    token = await request.app[keys.LOGIN].login(
+        body.email, body.password, request[keys.CLIENT_IP]
+    )
+    response = json_response(201, {"session_token": token})
+    secure = request.app[keys.SETTINGS].secure_auth_cookie
+    # No Expires/Max-Age: a browser-session cookie, as Coder sets it.
+    response.headers.add("Set-Cookie", go_cookie(SESSION_COOKIE, token, secure=secure))
+    return response
+
+
+@authenticated
+async def logout(request: web.Request) -> web.StreamResponse:
+    """POST /users/logout: delete the presented session and clear the cookie."""
+    actor = request[keys.ACTOR]
+    await request.app[keys.SESSIONS].revoke(actor.session)
+    response = json_response(200, {"message": "Logged out!"})
+    response.headers.add(
+        "Set-Cookie",
+        go_cookie(SESSION_COOKIE, "", max_age=0, http_only=False, same_site=None),
+    )
+    return response
+
+
+@authenticated
+async def me(request: web.Request) -> web.StreamResponse:
+    """GET /users/me."""
+    return json_response(200, request[keys.ACTOR].user.to_api())
+
+
+async def first_user_status(request: web.Request) -> web.StreamResponse:
+    """GET /users/first: 200 once the first user exists, else 404."""
+    if await request.app[keys.USERS].count():
+        return json_response(200, {"message": "The initial user has already been created!"})
+    return json_response(404, {"message": "The initial user has not been created!"})
+
+
+_ALREADY = ApiError(409, "The initial user has already been created.")
+
+
+async def create_first_user(request: web.Request) -> web.StreamResponse:
+    """POST /users/first: the first user of an empty deployment becomes owner."""
+    body = bind(CreateFirstUserRequest, await request.read())
+    app = request.app
+    if await app[keys.USERS].count():
+        raise _ALREADY
+    if problem := check_password(body.password):
+        raise ApiError(400, "Password not strong enough!", validations=[Validation("password", problem)])
+    hashed = await app[keys.PASSWORDS].hash(body.password)
+    try:
+        user = await app[keys.DIRECTORY].create(
+            NewUser(
+                email=body.email,
+                username=body.username,
+                name=body.name,
+                hashed_password=hashed,
+                roles=(OWNER,),
+            ),
+            only_if_empty=True,  # atomic: two racing requests cannot both become owner
+        )
+    except UserExists:
+        raise _ALREADY from None
+    if user is None:
+        raise _ALREADY
+    return json_response(201, {"user_id": user.id, "organization_id": next(iter(user.orgs))})
+
+
+async def validate_password(request: web.Request) -> web.StreamResponse:
+    """POST /users/validate-password (spec §2.6); a session is required unless configured."""
+    if not request.app[keys.SETTINGS].validate_password_anonymous:
+        await current_actor(request)
+    body = bind(ValidateUserPasswordRequest, await request.read())
+    problem = check_password(body.password)
+    return json_response(200, {"valid": problem is None, "details": problem or ""})

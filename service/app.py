@@ -1,0 +1,108 @@
+"""create_app: the one place where settings, adapters and services are wired together."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from service import keys
+from service.api import meta, users
+from service.auth.identity import Authenticator
+from service.auth.login import LoginPolicy, LoginService
+from service.auth.passwords import PasswordHasher, Passwords
+from service.auth.sessions import SessionManager
+from service.auth.users import UserDirectory
+from service.authz.resources import load_resources
+from service.authz.scopes import load_scopes
+from service.clock import Clock, system_clock
+from service.middleware import authenticate, error_envelope, rate_limit, request_context
+from service.settings import Settings
+from service.store.ratelimit import RedisRateLimiter
+from service.store.redis import connect
+from service.store.sessions import RedisSessionStore
+from service.store.users import RedisUserStore
+
+log = logging.getLogger(__name__)
+
+
+def _routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/healthz", meta.healthz)
+    r.add_get("/api/v2/auth/scopes", meta.scopes)
+    r.add_post("/api/v2/users/login", users.login)
+    r.add_post("/api/v2/users/logout", users.logout)
+    r.add_get("/api/v2/users/me", users.me)
+    r.add_get("/api/v2/users/first", users.first_user_status)
+    r.add_post("/api/v2/users/first", users.create_first_user)
+    r.add_post("/api/v2/users/validate-password", users.validate_password)
+    r.add_route("*", "/api/v2/{tail:.*}", meta.not_found)
+
+
+async def _state(app: web.Application) -> AsyncIterator[None]:
+    """Open every external resource, build the services, and close it all on shutdown."""
+    settings = app[keys.SETTINGS]
+    clock = app[keys.CLOCK]
+    resources = load_resources(settings.config_dir / "resources.yaml")
+    app[keys.RESOURCES] = resources
+    app[keys.SCOPES] = load_scopes(settings.config_dir / "scopes.yaml", resources)
+
+    redis = connect(settings.redis_url, settings.redis_timeout)
+    pool = ThreadPoolExecutor(max_workers=settings.hash_workers, thread_name_prefix="hash")
+    try:
+        hasher = PasswordHasher(
+            settings.argon2_memory_cost, settings.argon2_time_cost, settings.argon2_parallelism
+        )
+        passwords = Passwords(hasher, pool)
+        user_store = RedisUserStore(redis)
+        sessions = SessionManager(
+            RedisSessionStore(redis, settings.session_max_lifetime),
+            clock,
+            settings.session_duration,
+            settings.session_max_lifetime,
+        )
+        limiter = RedisRateLimiter(redis, clock)
+        app[keys.REDIS] = redis
+        app[keys.HASH_POOL] = pool
+        app[keys.PASSWORDS] = passwords
+        app[keys.USERS] = user_store
+        app[keys.DIRECTORY] = UserDirectory(user_store, clock)
+        app[keys.SESSIONS] = sessions
+        app[keys.AUTHENTICATOR] = Authenticator(sessions, user_store)
+        app[keys.LIMITER] = limiter
+        app[keys.LOGIN] = LoginService(
+            user_store,
+            passwords,
+            sessions,
+            limiter,
+            LoginPolicy(
+                settings.disable_password_auth,
+                settings.login_failure_limit,
+                settings.login_failure_window,
+            ),
+            clock,
+        )
+        yield
+    finally:
+        await redis.aclose()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
+    """Build the application. Nothing is opened until it starts (see `_state`)."""
+    if settings.secret_key is None:
+        # Embedded mode only (Settings enforces that): a per-process key is enough there.
+        settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_urlsafe(32))})
+    app = web.Application(
+        client_max_size=settings.max_body_size,
+        middlewares=[request_context, error_envelope, rate_limit, authenticate],
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app.cleanup_ctx.append(_state)
+    _routes(app)
+    return app

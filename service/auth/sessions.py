@@ -1,0 +1,153 @@
+"""Sessions: Coder API keys `<10 chars>-<22 chars>`, only SHA-256 of the secret stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from service.clock import Clock, go_time_string
+from service.errors import SIGNED_OUT, ApiError
+
+ID_LENGTH = 10
+SECRET_LENGTH = 22
+REFRESH_INTERVAL = 3600.0  # sliding expiry and last-used are written at most once an hour
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def _random(n: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+def hash_secret(secret: str) -> str:
+    """Hex SHA-256 of a key secret, as stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Session:
+    """A stored session (API key row)."""
+
+    id: str
+    user_id: str
+    hashed_secret: str
+    created_at: float
+    expires_at: float
+    last_used: float
+    lifetime: float
+    login_type: str
+    ip: str
+    scope: str = "coder:all"
+
+
+def signed_out(detail: str) -> ApiError:
+    """The 401 every token failure produces (detail differs per case)."""
+    return ApiError(401, SIGNED_OUT, detail)
+
+
+def parse_token(token: str) -> tuple[str, str]:
+    """Split `<id>-<secret>`. Raises ApiError 401 with Coder's format details."""
+    parts = token.split("-")
+    if len(parts) != 2:
+        raise signed_out(
+            "Invalid API key format: incorrect amount of API key parts, "
+            f"expected 2 got {len(parts)}"
+        )
+    key_id, secret = parts
+    if len(key_id) != ID_LENGTH:
+        raise signed_out(
+            f"Invalid API key format: invalid API key ID length, expected {ID_LENGTH} "
+            f"got {len(key_id)}"
+        )
+    if len(secret) != SECRET_LENGTH:
+        raise signed_out(
+            "Invalid API key format: invalid API key secret length, "
+            f"expected {SECRET_LENGTH} got {len(secret)}"
+        )
+    return key_id, secret
+
+
+class SessionStore(Protocol):
+    """Session rows with a TTL equal to their expiry, shared by every replica."""
+
+    async def put(self, session: Session) -> None: ...
+
+    async def get(self, key_id: str) -> Session | None: ...
+
+    async def extend(self, key_id: str, expires_at: float, last_used: float) -> None: ...
+
+    async def delete(self, key_id: str, user_id: str) -> None: ...
+
+    async def delete_all(self, user_id: str) -> None: ...
+
+
+class SessionManager:
+    """Issues, verifies, refreshes and revokes sessions."""
+
+    def __init__(
+        self, store: SessionStore, clock: Clock, lifetime: float, max_lifetime: float
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._lifetime = lifetime
+        self._max_lifetime = max_lifetime
+
+    async def issue(self, user_id: str, login_type: str, ip: str) -> str:
+        """Create a session; returns the token (the only time the secret exists)."""
+        now = self._clock()
+        key_id, secret = _random(ID_LENGTH), _random(SECRET_LENGTH)
+        await self._store.put(
+            Session(
+                id=key_id,
+                user_id=user_id,
+                hashed_secret=hash_secret(secret),
+                created_at=now,
+                expires_at=now + min(self._lifetime, self._max_lifetime),
+                last_used=now,
+                lifetime=self._lifetime,
+                login_type=login_type,
+                ip=ip,
+            )
+        )
+        return f"{key_id}-{secret}"
+
+    async def verify(self, token: str) -> tuple[Session, bool]:
+        """Check a token and slide its expiry; True when this call wrote a refresh.
+
+        Raises ApiError 401 with Coder's details.
+        """
+        key_id, secret = parse_token(token)
+        session = await self._store.get(key_id)
+        if session is None:
+            raise signed_out("API key is invalid.")
+        if not hmac.compare_digest(hash_secret(secret), session.hashed_secret):
+            raise signed_out("API key secret is invalid.")
+        now = self._clock()
+        if session.expires_at <= now:
+            raise signed_out(f'API key expired at "{go_time_string(session.expires_at)}".')
+        return await self._refresh(session, now)
+
+    async def _refresh(self, session: Session, now: float) -> tuple[Session, bool]:
+        # Coder: when expires_at - now <= lifetime - 1h, move expiry to now + lifetime.
+        # We also never pass the absolute cap (created_at + SESSION_MAX_LIFETIME).
+        due = session.expires_at - now <= session.lifetime - REFRESH_INTERVAL
+        stale = now - session.last_used >= REFRESH_INTERVAL
+        if not (due or stale):
+            return session, False
+        expires_at = session.expires_at
+        if due:
+            cap = session.created_at + self._max_lifetime
+            expires_at = max(session.expires_at, min(now + session.lifetime, cap))
+        await self._store.extend(session.id, expires_at, now)
+        return replace(session, expires_at=expires_at, last_used=now), True
+
+    async def revoke(self, session: Session) -> None:
+        """Delete one session."""
+        await self._store.delete(session.id, session.user_id)
+
+    async def revoke_all(self, user_id: str) -> None:
+        """Delete every session of a user."""
+        await self._store.delete_all(user_id)

@@ -1,0 +1,1 @@
+"""Authorization: the resource table, the scope catalog and (later) the role policy."""

@@ -1,0 +1,253 @@
+"""JSON on the wire exactly as Coder's Go server speaks it.
+
+Decoding follows Go's ``encoding/json`` Decoder so that error details match what Coder sends
+(``EOF``, ``invalid character 'o' in literal null (expecting 'u')``, ``json: cannot unmarshal
+number into Go struct field ...``). Two deliberate differences (see README, "Deviations"): object
+keys match field names exactly (Go matches them case-insensitively), and anything after the first
+value is an error instead of being ignored.
+
+Encoding follows Go's ``json.Encoder`` with HTML escaping: ``<``, ``>``, ``&``, U+2028 and U+2029
+are escaped and the body ends with a newline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+MAX_DEPTH: Final = 10000
+
+_WS: Final = frozenset(b" \t\r\n")
+_DIGITS: Final = frozenset(b"0123456789")
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_LITERALS: Final = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
+_SIMPLE_ESCAPES: Final = frozenset(b'bfnrt\\/"')
+
+
+class GoSyntaxError(ValueError):
+    """The body is not one valid JSON value; ``str()`` is Go's decoder error text."""
+
+
+def _quote_char(c: int) -> str:
+    """Port of Go's ``quoteChar``: how the scanner names an offending byte."""
+    if c == ord("'"):
+        return "'\\''"
+    if c == ord('"'):
+        return "'\"'"
+    named = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
+    if c in named:
+        body = named[c]
+    elif c == ord("\\"):
+        body = "\\\\"
+    elif 0x20 <= c < 0x7F:
+        body = chr(c)
+    elif c < 0x80:
+        body = f"\\x{c:02x}"
+    elif c < 0xA0 or c in (0xA0, 0xAD):
+        body = f"\\u{c:04x}"
+    else:
+        body = chr(c)
+    return f"'{body}'"
+
+
+class _Scanner:
+    """Validates the first JSON value of a byte string the way Go's scanner does."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.depth = 0
+
+    def _err(self, c: int, context: str) -> GoSyntaxError:
+        return GoSyntaxError(f"invalid character {_quote_char(c)} {context}")
+
+    def _next(self) -> int:
+        if self.pos >= len(self.data):
+            raise GoSyntaxError("unexpected EOF")
+        c = self.data[self.pos]
+        self.pos += 1
+        return c
+
+    def _skip_ws(self) -> int:
+        c = self._next()
+        while c in _WS:
+            c = self._next()
+        return c
+
+    def scan(self) -> int:
+        """Scan one value; return the offset just past it. Raises GoSyntaxError."""
+        rest = self.data.lstrip(b" \t\r\n")
+        if not rest:
+            raise GoSyntaxError("EOF")
+        self._value(self._skip_ws())
+        return self.pos
+
+    def _value(self, c: int) -> None:
+        if c == ord("{"):
+            self._enter()
+            self._object()
+        elif c == ord("["):
+            self._enter()
+            self._array()
+        elif c == ord('"'):
+            self._string()
+        elif c == ord("-") or c in _DIGITS:
+            self._number(c)
+        elif c in _LITERALS:
+            word = _LITERALS[c]
+            for expected in word[1:]:
+                got = self._next()
+                if got != expected:
+                    raise self._err(
+                        got, f"in literal {word.decode()} (expecting {_quote_char(expected)})"
+                    )
+        else:
+            raise self._err(c, "looking for beginning of value")
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise GoSyntaxError("exceeded max depth")
+
+    def _object(self) -> None:
+        c = self._skip_ws()
+        if c == ord("}"):
+            self.depth -= 1
+            return
+        while True:
+            if c != ord('"'):
+                raise self._err(c, "looking for beginning of object key string")
+            self._string()
+            c = self._skip_ws()
+            if c != ord(":"):
+                raise self._err(c, "after object key")
+            self._value(self._skip_ws())
+            c = self._skip_ws()
+            if c == ord("}"):
+                self.depth -= 1
+                return
+            if c != ord(","):
+                raise self._err(c, "after object key:value pair")
+            c = self._skip_ws()
+
+    def _array(self) -> None:
+        c = self._skip_ws()
+        if c == ord("]"):
+            self.depth -= 1
+            return
+        while True:
+            self._value(c)
+            c = self._skip_ws()
+            if c == ord("]"):
+                self.depth -= 1
+                return
+            if c != ord(","):
+                raise self._err(c, "after array element")
+            c = self._skip_ws()
+
+    def _string(self) -> None:
+        while True:
+            c = self._next()
+            if c == ord('"'):
+                return
+            if c == ord("\\"):
+                e = self._next()
+                if e == ord("u"):
+                    for _ in range(4):
+                        h = self._next()
+                        if h not in _HEX:
+                            raise self._err(h, "in \\u hexadecimal character escape")
+                elif e not in _SIMPLE_ESCAPES:
+                    raise self._err(e, "in string escape code")
+            elif c < 0x20:
+                raise self._err(c, "in string literal")
+
+    def _peek(self) -> int | None:
+        return self.data[self.pos] if self.pos < len(self.data) else None
+
+    def _number(self, c: int) -> None:
+        if c == ord("-"):
+            c = self._next()
+            if c not in _DIGITS:
+                raise self._err(c, "in numeric literal")
+        if c != ord("0"):
+            while (p := self._peek()) is not None and p in _DIGITS:
+                self.pos += 1
+        p = self._peek()
+        if p == ord("."):
+            self.pos += 1
+            d = self._next()
+            if d not in _DIGITS:
+                raise self._err(d, "after decimal point in numeric literal")
+            while (p := self._peek()) is not None and p in _DIGITS:
+                self.pos += 1
+        p = self._peek()
+        if p in (ord("e"), ord("E")):
+            self.pos += 1
+            d = self._next()
+            if d in (ord("+"), ord("-")):
+                d = self._next()
+            if d not in _DIGITS:
+                raise self._err(d, "in exponent of numeric literal")
+            while (p := self._peek()) is not None and p in _DIGITS:
+                self.pos += 1
+        # Whatever follows the number is judged by the enclosing context, as in Go:
+        # "after array element", "after object key:value pair" or "after top-level value".
+
+
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _fix_surrogates(value: Any) -> Any:
+    """Go replaces an unpaired ``\\uD800`` escape with U+FFFD; Python would keep it."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [_fix_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_fix_surrogates(k): _fix_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def decode(body: bytes) -> Any:
+    """Decode exactly one JSON value; raise GoSyntaxError with Go's text otherwise."""
+    scanner = _Scanner(body)
+    end = scanner.scan()
+    tail = body[end:].lstrip(b" \t\r\n")
+    if tail:
+        raise GoSyntaxError(
+            f"invalid character {_quote_char(tail[0])} after top-level value"
+        )
+    text = body[:end].decode("utf-8", errors="replace")
+    try:
+        return _fix_surrogates(json.loads(text))
+    except RecursionError as exc:
+        raise GoSyntaxError("exceeded max depth") from exc
+
+
+def go_kind(value: Any) -> str:
+    """The JSON kind name Go's UnmarshalTypeError uses."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+_ESCAPES: Final = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                   "\u2029": "\\u2029"}
+_ESCAPE_RE: Final = re.compile("[<>&\u2028\u2029]")
+
+
+def encode(value: Mapping[str, Any] | list[Any]) -> bytes:
+    """Encode like Go's json.Encoder with SetEscapeHTML(true): compact, escaped, newline."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if _ESCAPE_RE.search(text):
+        text = _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], text)
+    return text.encode() + b"\n"

@@ -1,0 +1,37 @@
+"""Every typed key for state on the application and on requests."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from service.auth.identity import Actor, Authenticator
+from service.auth.login import LoginService
+from service.auth.passwords import Passwords
+from service.auth.ratelimit import RateLimiter
+from service.auth.sessions import SessionManager
+from service.auth.users import UserDirectory, UserStore
+from service.authz.resources import ResourceTable
+from service.authz.scopes import ScopeCatalog
+from service.clock import Clock
+from service.settings import Settings
+from service.store.redis import Redis
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+REDIS = web.AppKey("redis", Redis)
+HASH_POOL = web.AppKey("hash_pool", ThreadPoolExecutor)
+PASSWORDS = web.AppKey("passwords", Passwords)
+USERS = web.AppKey("users", UserStore)
+DIRECTORY = web.AppKey("directory", UserDirectory)
+SESSIONS = web.AppKey("sessions", SessionManager)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+LIMITER = web.AppKey("limiter", RateLimiter)
+LOGIN = web.AppKey("login", LoginService)
+RESOURCES = web.AppKey("resources", ResourceTable)
+SCOPES = web.AppKey("scopes", ScopeCatalog)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
+ACTOR = web.RequestKey("actor", Actor)

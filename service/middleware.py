@@ -1,0 +1,236 @@
+"""The middleware chain: request context, the one error path, rate limits, authentication.
+
+Order (outermost first): `request_context` -> `error_envelope` -> `rate_limit` ->
+`authenticate`. Everything raised below `error_envelope` becomes Coder's JSON envelope there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import redis.exceptions
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service import keys
+from service.api.responses import SESSION_COOKIE, json_response
+from service.auth.identity import Actor
+from service.auth.ratelimit import go_duration
+from service.errors import INVALID_JSON, ApiError, StoreUnavailable
+
+log = logging.getLogger("authsvc.access")
+
+API_PREFIX: Final = "/api/v2/"
+RATE_WINDOW: Final = 60.0
+# Coder's login rate-limit group (coderd.go): these share the stricter per-IP limit.
+LOGIN_GROUP: Final = frozenset(
+    {
+        "/api/v2/users/login",
+        "/api/v2/users/otp/request",
+        "/api/v2/users/otp/change-password",
+        "/api/v2/users/validate-password",
+        "/api/v2/users/oidc/callback",
+        "/api/v2/users/oauth2/github/callback",
+    }
+)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreUnavailable)
+
+
+def client_ip(request: web.Request, trusted: tuple[ipaddress._BaseNetwork, ...]) -> str:
+    """The peer address, or the X-Forwarded-For hop left of the trusted proxies."""
+    remote = request.remote or "0.0.0.0"  # noqa: S104 - a label, not a bind address
+    try:
+        addr = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    while hops and any(addr in net for net in trusted):
+        try:
+            addr = ipaddress.ip_address(hops.pop())
+        except ValueError:
+            break
+    return str(addr)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id (echoed as X-Request-Id), client address and one access-log line."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = request_id
+    request[keys.CLIENT_IP] = client_ip(request, request.app[keys.SETTINGS].trusted_proxies)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        # Never the query string: it may carry a session token (coder_session_token=...).
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+            extra={"request_id": request_id, "client_ip": request[keys.CLIENT_IP]},
+        )
+
+
+def _envelope(error: ApiError) -> web.Response:
+    response = json_response(error.status, error.body())
+    response.headers.update(error.headers)
+    return response
+
+
+@web.middleware
+async def error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one error path: ApiError, HTTP errors, store outages and bugs -> Coder envelope."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _envelope(exc)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[keys.SETTINGS].max_body_size
+        return _envelope(
+            ApiError(413, INVALID_JSON, f"http: request body too large (limit {limit} bytes)")
+        )
+    except web.HTTPNotFound:
+        return _envelope(ApiError(404, "Route not found."))
+    except web.HTTPMethodNotAllowed as exc:
+        return _envelope(ApiError(405, "Method not allowed.", headers={"Allow": exc.headers["Allow"]}))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _envelope(ApiError(exc.status, exc.reason))
+    except _STORE_ERRORS as exc:
+        log.error(
+            "state store unavailable: %s",
+            type(exc).__name__,
+            extra={"request_id": request[keys.REQUEST_ID]},
+        )
+        return _envelope(
+            ApiError(
+                503,
+                "The service is temporarily unavailable.",
+                "The state store did not answer in time. Try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        )
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request[keys.REQUEST_ID]})
+        return _envelope(
+            ApiError(
+                500,
+                "An internal server error occurred.",
+                f"request id {request[keys.REQUEST_ID]}",
+            )
+        )
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Per-IP, per-endpoint limits shared by every replica (Coder's httprate KeyByEndpoint)."""
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    settings = request.app[keys.SETTINGS]
+    limits = [("api", settings.api_rate_limit)]
+    if request.path in LOGIN_GROUP:
+        limits.append(("login", settings.login_rate_limit))
+    tag = f"ip|{request[keys.CLIENT_IP]}|{request.path}"
+    decision = await request.app[keys.LIMITER].hit(tag, limits, RATE_WINDOW)
+    if decision.limit < 0:
+        return await handler(request)
+    headers = {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(max(decision.remaining, 0)),
+        "X-RateLimit-Reset": str(int(time.time() + decision.reset_after)),
+    }
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            f"You've been rate limited for sending more than {decision.limit} requests in "
+            f"{go_duration(RATE_WINDOW)}.",
+            headers={**headers, "Retry-After": str(decision.retry_after)},
+        )
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        exc.headers = {**headers, **exc.headers}
+        raise
+    response.headers.update(headers)
+    return response
+
+
+def session_token(request: web.Request) -> str:
+    """The first non-empty token source, in Coder's order (spec §1.4)."""
+    if token := request.cookies.get(SESSION_COOKIE, ""):
+        return token
+    if token := request.query.get(SESSION_COOKIE, ""):
+        return token
+    if token := request.headers.get("Coder-Session-Token", ""):
+        return token
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer " and (token := auth[7:].strip()):
+        return token
+    return request.query.get("access_token", "").strip()
+
+
+def _www_authenticate(request: web.Request, error: ApiError) -> str:
+    # Coder says "has expired" when "expired" appears in the message or detail; its
+    # signed-out message itself contains the word, so every signed-out 401 says so.
+    expired = "expired" in error.message or "expired" in error.detail
+    description = "The access token has expired" if expired else "The access token is invalid"
+    kind = "insufficient_scope" if error.status == 403 else "invalid_token"
+    base = request.app[keys.SETTINGS].base_url
+    return (
+        f'Bearer realm="coder", error="{kind}", error_description="{description}", '
+        f'resource_metadata="{base}/.well-known/oauth-protected-resource"'
+    )
+
+
+async def current_actor(request: web.Request) -> Actor:
+    """Authenticate the request once (cached on it). Raises ApiError 401."""
+    if keys.ACTOR in request:
+        return request[keys.ACTOR]
+    token = session_token(request)
+    try:
+        if not token:
+            raise ApiError(
+                401,
+                "You are signed out or your session has expired. Please sign in again to "
+                "continue.",
+                f'Cookie "{SESSION_COOKIE}" or query parameter must be provided.',
+            )
+        actor = await request.app[keys.AUTHENTICATOR].authenticate(token)
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            exc.headers = {**exc.headers, "WWW-Authenticate": _www_authenticate(request, exc)}
+        raise
+    request[keys.ACTOR] = actor
+    return actor
+
+
+_AUTHENTICATED = "__authsvc_requires_session__"
+
+
+def authenticated(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Handler:
+    """Mark a handler as requiring a session; `authenticate` enforces it."""
+    setattr(handler, _AUTHENTICATED, True)
+    return handler
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require a valid session for handlers marked with @authenticated."""
+    if getattr(request.match_info.handler, _AUTHENTICATED, False):
+        await current_actor(request)
+    return await handler(request)

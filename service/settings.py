@@ -1,0 +1,114 @@
+"""Every setting of the service, typed, from `AUTHSVC_<NAME>` environment variables or flags."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """``600``, ``10m``, ``24h``, ``30d`` -> seconds. Other values go to pydantic unchanged."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError("expected seconds or a number with an s/m/h/d suffix, e.g. 10m")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+def _split_networks(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Networks = Annotated[
+    tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+    NoDecode,
+    BeforeValidator(_split_networks),
+]
+
+MEMORY_URL = "memory://"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    """The service's configuration. See the README's settings table for each entry."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTHSVC_", extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = ""
+    redis_url: str = MEMORY_URL
+    redis_timeout: Duration = 2.0
+    config_dir: Path = Path("config")
+    secret_key: SecretStr | None = None
+    session_duration: Duration = 24 * 3600
+    session_max_lifetime: Duration = 30 * 86400
+    login_rate_limit: int = Field(60, ge=-1)
+    api_rate_limit: int = Field(512, ge=-1)
+    login_failure_limit: int = Field(10, ge=-1)
+    login_failure_window: Duration = 15 * 60
+    disable_password_auth: bool = False
+    secure_auth_cookie: bool = False
+    validate_password_anonymous: bool = False
+    trusted_proxies: Networks = ()
+    max_body_size: int = Field(1024 * 1024, ge=1024)
+    argon2_memory_cost: int = Field(19456, ge=8)
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_parallelism: int = Field(1, ge=1)
+    hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _secret_outside_embedded_mode(self) -> Settings:
+        if self.redis_url != MEMORY_URL and self.secret_key is None:
+            raise ValueError(
+                "AUTHSVC_SECRET_KEY is required when AUTHSVC_REDIS_URL is not memory:// "
+                "(every replica must share it)"
+            )
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 16:
+            raise ValueError("AUTHSVC_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on the in-process store."""
+        return self.redis_url == MEMORY_URL
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients use to reach the service (PUBLIC_URL, else host:port)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment and overrides. Raises SettingsError (one line)."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(part) for part in err["loc"]]
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:
+            raise SettingsError(f"invalid settings: {msg}") from None
+        name = loc[0]
+        raise SettingsError(
+            f"invalid setting AUTHSVC_{name.upper()} (--{name.replace('_', '-')}): {msg}"
+        ) from None

@@ -1,0 +1,1 @@
+"""Redis adapters. `keys` is the one module that knows the key schema."""
