@@ -40,7 +40,6 @@ def _routes(app: web.Application) -> None:
     r.add_get("/api/v2/users/first", users.first_user_status)
     r.add_post("/api/v2/users/first", users.create_first_user)
     r.add_post("/api/v2/users/validate-password", users.validate_password)
-    r.add_route("*", "/api/v2/{tail:.*}", meta.not_found)
 
 
 async def _state(app: web.Application) -> AsyncIterator[None]:

@@ -8,7 +8,7 @@ from typing import Any
 
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
 INCORRECT_LOGIN = "Incorrect email or password."
-PASSWORD_AUTH_DISABLED = "Password authentication is disabled."
+PASSWORD_AUTH_DISABLED = "Password authentication is disabled."  # noqa: S105 - a message
 INVALID_JSON = "Request body must be valid JSON."
 
 

@@ -43,7 +43,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreUnavailable)
 
 
-def client_ip(request: web.Request, trusted: tuple[ipaddress._BaseNetwork, ...]) -> str:
+def client_ip(
+    request: web.Request, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> str:
     """The peer address, or the X-Forwarded-For hop left of the trusted proxies."""
     remote = request.remote or "0.0.0.0"  # noqa: S104 - a label, not a bind address
     try:
@@ -106,7 +108,9 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPNotFound:
         return _envelope(ApiError(404, "Route not found."))
     except web.HTTPMethodNotAllowed as exc:
-        return _envelope(ApiError(405, "Method not allowed.", headers={"Allow": exc.headers["Allow"]}))
+        return _envelope(
+            ApiError(405, "Method not allowed.", headers={"Allow": exc.headers["Allow"]})
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -206,8 +210,7 @@ async def current_actor(request: web.Request) -> Actor:
         if not token:
             raise ApiError(
                 401,
-                "You are signed out or your session has expired. Please sign in again to "
-                "continue.",
+                "You are signed out or your session has expired. Please sign in again to continue.",
                 f'Cookie "{SESSION_COOKIE}" or query parameter must be provided.',
             )
         actor = await request.app[keys.AUTHENTICATOR].authenticate(token)

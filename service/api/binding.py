@@ -59,8 +59,10 @@ def is_email(value: str) -> bool:
 
 def is_username(value: str) -> bool:
     """Coder's `username` rule (codersdk.NameValid)."""
-    return 1 <= len(value) <= 32 and value not in ("new", "create") and bool(
-        _USERNAME.fullmatch(value)
+    return (
+        1 <= len(value) <= 32
+        and value not in ("new", "create")
+        and bool(_USERNAME.fullmatch(value))
     )
 
 

@@ -16,8 +16,3 @@ async def scopes(request: web.Request) -> web.StreamResponse:
 async def healthz(request: web.Request) -> web.StreamResponse:
     """GET /healthz: the process is up (no dependency checks)."""
     return json_response(200, {"status": "ok"})
-
-
-async def not_found(request: web.Request) -> web.StreamResponse:
-    """Any other path: Coder's 404."""
-    raise web.HTTPNotFound()

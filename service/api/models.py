@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from pydantic import Field
+
 from service.api.binding import GoStruct, Tag
 
 
@@ -80,4 +82,4 @@ class AuthorizationRequest(GoStruct):
     """POST /authcheck."""
 
     go_name = "AuthorizationRequest"
-    checks: dict[str, AuthorizationCheck] = {}
+    checks: dict[str, AuthorizationCheck] = Field(default_factory=dict)

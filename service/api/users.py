@@ -21,9 +21,7 @@ from service.middleware import authenticated, current_actor
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /users/login (spec §2.3)."""
     body = bind(LoginWithPasswordRequest, await request.read())
-    token = await request.app[keys.LOGIN].login(
-        body.email, body.password, request[keys.CLIENT_IP]
-    )
+    token = await request.app[keys.LOGIN].login(body.email, body.password, request[keys.CLIENT_IP])
     response = json_response(201, {"session_token": token})
     secure = request.app[keys.SETTINGS].secure_auth_cookie
     # No Expires/Max-Age: a browser-session cookie, as Coder sets it.
@@ -67,7 +65,9 @@ async def create_first_user(request: web.Request) -> web.StreamResponse:
     if await app[keys.USERS].count():
         raise _ALREADY
     if problem := check_password(body.password):
-        raise ApiError(400, "Password not strong enough!", validations=[Validation("password", problem)])
+        raise ApiError(
+            400, "Password not strong enough!", validations=[Validation("password", problem)]
+        )
     hashed = await app[keys.PASSWORDS].hash(body.password)
     try:
         user = await app[keys.DIRECTORY].create(

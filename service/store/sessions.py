@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from service.auth.sessions import Session
 from service.store import keys
 from service.store.redis import Redis
-
 
 _EXTEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -56,7 +56,7 @@ class RedisSessionStore:
             await pipe.execute()
 
     async def get(self, key_id: str) -> Session | None:
-        raw = await self._redis.hgetall(keys.session(key_id))  # type: ignore[misc]
+        raw = cast(dict[str, str], await self._redis.hgetall(keys.session(key_id)))
         if not raw or "hashed_secret" not in raw:
             return None
         return Session(
@@ -82,12 +82,12 @@ class RedisSessionStore:
 
     async def delete(self, key_id: str, user_id: str) -> None:
         await self._redis.delete(keys.session(key_id))
-        await self._redis.srem(keys.user_sessions(user_id), key_id)  # type: ignore[misc]
+        await self._redis.srem(keys.user_sessions(user_id), key_id)
 
     async def delete_all(self, user_id: str) -> None:
         index = keys.user_sessions(user_id)
-        ids = await self._redis.smembers(index)  # type: ignore[misc]
+        ids = cast(set[str], await self._redis.smembers(index))
         for key_id in ids:
             await self._redis.delete(keys.session(key_id))
         if ids:
-            await self._redis.srem(index, *ids)  # type: ignore[misc]
+            await self._redis.srem(index, *ids)

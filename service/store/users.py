@@ -89,11 +89,11 @@ class RedisUserStore:
         return bool(result == 1)
 
     async def get(self, user_id: str) -> User | None:
-        raw = await self._redis.hgetall(keys.user(user_id))  # type: ignore[misc]
+        raw = cast(dict[str, str], await self._redis.hgetall(keys.user(user_id)))
         return _decode(raw) if raw else None
 
     async def _by_index(self, index_key: str) -> User | None:
-        user_id = await self._redis.get(index_key)
+        user_id = cast(str | None, await self._redis.get(index_key))
         return await self.get(user_id) if user_id else None
 
     async def by_email(self, email: str) -> User | None:
@@ -103,12 +103,12 @@ class RedisUserStore:
         return await self._by_index(keys.user_by_username(username))
 
     async def all(self) -> list[User]:
-        ids = await self._redis.smembers(keys.user_ids())  # type: ignore[misc]
+        ids = cast(set[str], await self._redis.smembers(keys.user_ids()))
         users = [u for i in sorted(ids) if (u := await self.get(i)) is not None]
         return sorted(users, key=lambda u: (u.created_at, u.username))
 
     async def count(self) -> int:
-        return int(await self._redis.scard(keys.user_ids()))  # type: ignore[misc]
+        return int(await self._redis.scard(keys.user_ids()))
 
     async def update(self, user_id: str, **fields: Any) -> None:
         args: list[str] = []

@@ -1,0 +1,159 @@
+"""The command line: users administration against the shared Redis, and start-up errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import pytest
+
+from service.auth.passwords import pbkdf2_hash
+from tests.conftest import ROOT
+from tests.support import free_port
+
+SECRET = "cli-test-secret-0123456789"
+
+
+def run(
+    redis_url: str | None, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m service ...` as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+    if redis_url:
+        full_env["AUTHSVC_REDIS_URL"] = redis_url
+        full_env["AUTHSVC_SECRET_KEY"] = SECRET
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=full_env,
+        timeout=60,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_users_create_get_list_set(redis_url: str) -> None:
+    """create prints the user; get/list find it; set-status and set-roles change it."""
+    org = str(uuid.uuid4())
+    user = ok(
+        run(
+            redis_url,
+            "users",
+            "create",
+            "--email",
+            "Ann@Corp.example",
+            "--username",
+            "ann",
+            "--password",
+            "SomeSecurePassword!",
+            "--role",
+            "auditor",
+            "--org",
+            f"{org}:organization-admin",
+        )
+    )
+    assert user["email"] == "Ann@Corp.example" and uuid.UUID(user["id"])
+    assert user["roles"] == [{"name": "auditor", "display_name": "Auditor"}]
+    assert user["organizations"] == {org: ["organization-admin"]}
+    assert "hashed_password" not in user
+    assert ok(run(redis_url, "users", "get", "ann@corp.example"))["id"] == user["id"]
+    assert ok(run(redis_url, "users", "get", user["id"]))["username"] == "ann"
+    assert ok(run(redis_url, "users", "get", "ann"))["id"] == user["id"]
+    assert [u["id"] for u in ok(run(redis_url, "users", "list"))] == [user["id"]]
+    assert ok(run(redis_url, "users", "set-status", "ann", "suspended"))["status"] == "suspended"
+    updated = ok(run(redis_url, "users", "set-roles", "ann", "--role", "owner", "--org", f"{org}:"))
+    assert updated["roles"] == [{"name": "owner", "display_name": "Owner"}]
+    assert updated["organizations"] == {org: []}
+
+
+def test_users_default_org_and_import(redis_url: str) -> None:
+    """Without --org users join one default org; a Coder PBKDF2 hash can be imported."""
+    a = ok(
+        run(
+            redis_url,
+            "users",
+            "create",
+            "--email",
+            "a@corp.example",
+            "--username",
+            "a",
+            "--password-hash",
+            pbkdf2_hash("x", bytes(16)),
+        )
+    )
+    b = ok(
+        run(
+            redis_url,
+            "users",
+            "create",
+            "--email",
+            "b@corp.example",
+            "--username",
+            "b",
+            "--login-type",
+            "oidc",
+            "--status",
+            "dormant",
+        )
+    )
+    assert list(a["organizations"]) == list(b["organizations"]) and len(a["organizations"]) == 1
+    assert b["login_type"] == "oidc" and b["status"] == "dormant"
+
+
+def test_users_errors(redis_url: str) -> None:
+    """Duplicates, bad hashes, unknown users and bad org ids fail with one clear line."""
+    ok(run(redis_url, "users", "create", "--email", "c@corp.example", "--username", "c"))
+    cases = [
+        (("create", "--email", "C@corp.example", "--username", "c2"), "email already exists"),
+        (("create", "--email", "d@corp.example", "--username", "C"), "username already exists"),
+        (
+            ("create", "--email", "e@corp.example", "--username", "e", "--password-hash", "md5"),
+            "--password-hash",
+        ),
+        (("get", "nobody"), "no user 'nobody'"),
+        (("set-roles", "c", "--org", "not-a-uuid"), "not an organization UUID"),
+    ]
+    for args, message in cases:
+        result = run(redis_url, "users", *args)
+        assert result.returncode == 2
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_users_refuse_embedded_store() -> None:
+    """User commands explain that memory:// is per-process instead of silently losing data."""
+    result = run(None, "users", "list")
+    assert result.returncode == 2
+    assert "AUTHSVC_REDIS_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        ((), {"AUTHSVC_PORT": "http"}, "invalid setting AUTHSVC_PORT (--port)"),
+        (("--port", "http"), {}, "invalid setting AUTHSVC_PORT (--port)"),
+        (("--session-duration", "forever"), {}, "AUTHSVC_SESSION_DURATION (--session-duration)"),
+        ((), {"AUTHSVC_REDIS_URL": "redis://127.0.0.1:1"}, "AUTHSVC_SECRET_KEY is required"),
+        ((), {"AUTHSVC_CONFIG_DIR": "nonexistent-authsvc"}, "resources.yaml: cannot read"),
+    ],
+)
+def test_serve_bad_settings_stop_startup_with_one_line(
+    flags: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    """A bad setting (flag or environment) or missing config stops `serve` with one line."""
+    env = {"AUTHSVC_PORT": str(free_port()), **env}
+    result = run(None, "serve", *flags, env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("authsvc:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
