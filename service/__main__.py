@@ -9,6 +9,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import redis.exceptions
@@ -17,6 +18,9 @@ from aiohttp import web
 from service.auth.passwords import PasswordHasher, is_supported_hash
 from service.auth.users import LOGIN_TYPES, STATUSES, NewUser, UserDirectory, UserExists
 from service.authz.config import ConfigError
+from service.authz.policy import Obj, Policy, RoleSet, load_policy
+from service.authz.resources import load_resources
+from service.authz.scopes import load_scopes
 from service.logs import configure_logging
 from service.settings import Settings, SettingsError, load_settings
 from service.store.redis import connect
@@ -99,6 +103,52 @@ async def _find(directory: UserDirectory, ref: str) -> Any:
     return user
 
 
+def _load_policy(config_dir: Path) -> Policy:
+    table = load_resources(config_dir / "resources.yaml")
+    load_scopes(config_dir / "scopes.yaml", table)
+    return load_policy(config_dir, table)
+
+
+def _check_roles(policy: Policy, site: Sequence[str], orgs: dict[str, list[str]] | None) -> None:
+    """Refuse role names the policy does not define, or of the wrong kind."""
+    for name in site:
+        role = policy.roles.get(name)
+        if role is None or role.kind != "site":
+            raise CommandError(f"--role {name!r}: not a site role in roles.yaml")
+    for org, names in (orgs or {}).items():
+        for name in names:
+            role = policy.roles.get(name)
+            if role is None or role.kind != "organization":
+                raise CommandError(f"--org {org}:{name}: not an organization role in roles.yaml")
+
+
+def _policy(args: argparse.Namespace) -> int:
+    if args.policy_command == "check":
+        config_dir = Path(args.dir) if args.dir else load_settings().config_dir
+        policy = _load_policy(config_dir)
+        print(f"ok: {len(policy.roles)} roles, policy version {policy.version} ({config_dir})")
+        return 0
+    settings = load_settings(redis_url=args.redis_url)
+    policy = _load_policy(settings.config_dir)
+
+    async def explain(directory: UserDirectory) -> Any:
+        user = await _find(directory, args.user)
+        roles = RoleSet.of(user.roles, user.orgs)
+        owner = user.id if args.owner == "me" else (args.owner or "")
+        obj = Obj(args.type, owner, args.org or "", args.any_org)
+        result = policy.explain(roles, user.id, args.action, obj)
+        return {
+            "allowed": result.allowed,
+            "level": result.level,
+            "roles": list(result.roles),
+            "reason": result.reason,
+            "policy_version": policy.version,
+        }
+
+    print(json.dumps(asyncio.run(_with_directory(settings, explain)), indent=2))
+    return 0
+
+
 def _users(args: argparse.Namespace) -> int:
     settings = load_settings(redis_url=args.redis_url)
 
@@ -118,6 +168,7 @@ def _users(args: argparse.Namespace) -> int:
             else:
                 hashed = ""
             orgs = _parse_orgs(args.org) if args.org else None
+            _check_roles(_load_policy(settings.config_dir), args.role, orgs)
             try:
                 user = await directory.create(
                     NewUser(
@@ -143,6 +194,7 @@ def _users(args: argparse.Namespace) -> int:
         if args.users_command == "set-roles":
             user = await _find(directory, args.user)
             orgs = _parse_orgs(args.org)
+            _check_roles(_load_policy(settings.config_dir), args.role, orgs)
             return (await directory.set_roles(user, args.role, orgs)).to_admin()
         raise CommandError(f"unknown users command {args.users_command!r}")
 
@@ -185,6 +237,20 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_argument("user", metavar="ID_OR_EMAIL")
     roles.add_argument("--role", action="append", default=[])
     roles.add_argument("--org", action="append", default=[], metavar="ORG_UUID[:ROLE,...]")
+
+    policy = sub.add_parser("policy", help="validate or query the role policy")
+    policy.set_defaults(func=_policy)
+    psub = policy.add_subparsers(dest="policy_command", required=True)
+    check = psub.add_parser("check", help="validate resources.yaml, scopes.yaml and roles.yaml")
+    check.add_argument("dir", nargs="?", help="config directory (default: AUTHSVC_CONFIG_DIR)")
+    explain = psub.add_parser("explain", help="decide one question for a stored user, and why")
+    explain.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")
+    explain.add_argument("--user", required=True, metavar="ID_OR_EMAIL")
+    explain.add_argument("--action", required=True)
+    explain.add_argument("--type", required=True, metavar="RESOURCE_TYPE")
+    explain.add_argument("--owner", metavar="USER_ID|me")
+    explain.add_argument("--org", metavar="ORG_ID")
+    explain.add_argument("--any-org", action="store_true")
     return parser
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
+import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,12 +14,14 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from service import keys
-from service.api import meta, users
+from service.api import authz, meta, users
 from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
 from service.auth.passwords import PasswordHasher, Passwords
 from service.auth.sessions import SessionManager
 from service.auth.users import UserDirectory
+from service.authz.authcheck import AuthChecker, PolicyHolder
+from service.authz.config import ConfigError
 from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
 from service.clock import Clock, system_clock
@@ -40,6 +45,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/api/v2/users/first", users.first_user_status)
     r.add_post("/api/v2/users/first", users.create_first_user)
     r.add_post("/api/v2/users/validate-password", users.validate_password)
+    r.add_post("/api/v2/authcheck", authz.authcheck)
 
 
 async def _state(app: web.Application) -> AsyncIterator[None]:
@@ -49,6 +55,9 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     resources = load_resources(settings.config_dir / "resources.yaml")
     app[keys.RESOURCES] = resources
     app[keys.SCOPES] = load_scopes(settings.config_dir / "scopes.yaml", resources)
+    policies = PolicyHolder(settings.config_dir, resources)
+    app[keys.POLICIES] = policies
+    log.info("policy loaded", extra={"policy_version": policies.current.version})
 
     redis = connect(settings.redis_url, settings.redis_timeout)
     pool = ThreadPoolExecutor(max_workers=settings.hash_workers, thread_name_prefix="hash")
@@ -73,6 +82,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.SESSIONS] = sessions
         app[keys.AUTHENTICATOR] = Authenticator(sessions, user_store)
         app[keys.LIMITER] = limiter
+        app[keys.AUTHCHECK] = AuthChecker(policies, user_store)
         app[keys.LOGIN] = LoginService(
             user_store,
             passwords,
@@ -85,10 +95,57 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             ),
             clock,
         )
-        yield
+        async with _policy_reloading(policies, settings.policy_watch_interval):
+            yield
     finally:
         await redis.aclose()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _reload(policies: PolicyHolder, why: str) -> None:
+    try:
+        policy = policies.reload()
+    except ConfigError as exc:
+        # A bad file never replaces a good policy.
+        log.error("policy reload failed; keeping the running policy: %s", exc)
+        return
+    log.info("policy reloaded (%s)", why, extra={"policy_version": policy.version})
+
+
+async def _watch(policies: PolicyHolder, interval: float) -> None:
+    files = [policies.config_dir / "roles.yaml", policies.config_dir / "resources.yaml"]
+
+    def stamp() -> tuple[float, ...]:
+        return tuple(f.stat().st_mtime if f.exists() else 0.0 for f in files)
+
+    seen = stamp()
+    while True:
+        await asyncio.sleep(interval)
+        now = stamp()
+        if now != seen:
+            seen = now
+            _reload(policies, "file changed")
+
+
+@contextlib.asynccontextmanager
+async def _policy_reloading(policies: PolicyHolder, interval: float) -> AsyncIterator[None]:
+    """Reload the policy on SIGHUP, and on file changes when a watch interval is set."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, _reload, policies, "SIGHUP")
+        handles_signal = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        handles_signal = False  # not the main thread (or no signals on this platform)
+    watcher = asyncio.create_task(_watch(policies, interval)) if interval > 0 else None
+    try:
+        yield
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if handles_signal:
+            loop.remove_signal_handler(signal.SIGHUP)
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:

@@ -12,6 +12,7 @@ from service.auth.passwords import Passwords
 from service.auth.ratelimit import RateLimiter
 from service.auth.sessions import SessionManager
 from service.auth.users import UserDirectory, UserStore
+from service.authz.authcheck import AuthChecker, PolicyHolder
 from service.authz.resources import ResourceTable
 from service.authz.scopes import ScopeCatalog
 from service.clock import Clock
@@ -31,6 +32,8 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 LOGIN = web.AppKey("login", LoginService)
 RESOURCES = web.AppKey("resources", ResourceTable)
 SCOPES = web.AppKey("scopes", ScopeCatalog)
+POLICIES = web.AppKey("policies", PolicyHolder)
+AUTHCHECK = web.AppKey("authcheck", AuthChecker)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)

@@ -74,6 +74,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = await handler(request)
         status = response.status
         response.headers["X-Request-Id"] = request_id
+        if keys.POLICIES in request.app:
+            response.headers["X-Authz-Policy-Version"] = request.app[keys.POLICIES].current.version
         return response
     finally:
         # Never the query string: it may carry a session token (coder_session_token=...).

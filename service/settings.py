@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     secure_auth_cookie: bool = False
     validate_password_anonymous: bool = False
     trusted_proxies: Networks = ()
+    policy_watch_interval: float = Field(0.0, ge=0)
     max_body_size: int = Field(1024 * 1024, ge=1024)
     argon2_memory_cost: int = Field(19456, ge=8)
     argon2_time_cost: int = Field(2, ge=1)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,3 +159,72 @@ def test_serve_bad_settings_stop_startup_with_one_line(
     lines = [line for line in result.stderr.splitlines() if line.startswith("authsvc:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_policy_check(tmp_path: Path) -> None:
+    """`policy check` accepts the shipped config and names the file, role and entry otherwise."""
+    result = run(None, "policy", "check", str(ROOT / "config"))
+    assert result.returncode == 0 and "11 roles" in result.stdout
+    shutil.copytree(ROOT / "config", tmp_path / "c")
+    roles = tmp_path / "c" / "roles.yaml"
+    roles.write_text(roles.read_text() + "  - {name: x, kind: site, site: [templat:read]}\n")
+    result = run(None, "policy", "check", str(tmp_path / "c"))
+    assert result.returncode == 2
+    assert (
+        f"{roles}: role 'x' site[0] 'templat:read': unknown resource type 'templat'"
+        in result.stderr
+    )
+
+
+def test_policy_explain(redis_url: str) -> None:
+    """`policy explain` prints the decision, level and role for a stored user."""
+    org = str(uuid.uuid4())
+    ok(
+        run(
+            redis_url,
+            "users",
+            "create",
+            "--email",
+            "x@corp.example",
+            "--username",
+            "x",
+            "--org",
+            f"{org}:organization-template-admin",
+        )
+    )
+    out = ok(
+        run(
+            redis_url,
+            "policy",
+            "explain",
+            "--user",
+            "x@corp.example",
+            "--action",
+            "update",
+            "--type",
+            "template",
+            "--org",
+            org,
+        )
+    )
+    assert out["allowed"] is True and out["level"] == "org"
+    assert out["roles"] == [f"organization-template-admin:{org}"]
+    out = ok(
+        run(
+            redis_url, "policy", "explain", "--user", "x", "--action", "read", "--type", "audit_log"
+        )
+    )
+    assert out["allowed"] is False and out["level"] == "none"
+
+
+def test_unknown_roles_are_refused(redis_url: str) -> None:
+    """users create/set-roles refuse roles the policy does not define, or of the wrong kind."""
+    org = str(uuid.uuid4())
+    cases = [
+        ("create", "--email", "y@corp.example", "--username", "y", "--role", "superuser"),
+        ("create", "--email", "y@corp.example", "--username", "y", "--role", "organization-admin"),
+        ("create", "--email", "y@corp.example", "--username", "y", "--org", f"{org}:owner"),
+    ]
+    for args in cases:
+        result = run(redis_url, "users", *args)
+        assert result.returncode == 2 and "roles.yaml" in result.stderr

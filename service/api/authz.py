@@ -1,0 +1,33 @@
+"""POST /api/v2/authcheck."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service import keys
+from service.api.binding import bind
+from service.api.models import AuthorizationRequest
+from service.api.responses import json_response
+from service.authz.authcheck import Caller, Check
+from service.authz.policy import RoleSet
+from service.middleware import authenticated
+
+
+@authenticated
+async def authcheck(request: web.Request) -> web.StreamResponse:
+    """Answer a batch of "may I do ACTION to OBJECT?" questions (spec §2.2)."""
+    body = bind(AuthorizationRequest, await request.read())
+    user = request[keys.ACTOR].user
+    checks = {
+        key: Check(
+            action=c.action,
+            resource_type=c.object.resource_type,
+            owner_id=c.object.owner_id,
+            organization_id=c.object.organization_id,
+            resource_id=c.object.resource_id,
+            any_org=c.object.any_org,
+        )
+        for key, c in body.checks.items()
+    }
+    caller = Caller(user.id, RoleSet.of(user.roles, user.orgs))
+    return json_response(200, await request.app[keys.AUTHCHECK].answer(caller, checks))
