@@ -149,6 +149,24 @@ def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mail(args: argparse.Namespace) -> int:
+    from service.store.outbox import RedisOutbox
+
+    settings = load_settings(redis_url=args.redis_url)
+    if settings.embedded:
+        raise CommandError("mail status needs the shared store: set AUTHSVC_REDIS_URL")
+
+    async def status() -> dict[str, int]:
+        redis = connect(settings.redis_url, settings.redis_timeout)
+        try:
+            return await RedisOutbox(redis).stats()
+        finally:
+            await redis.aclose()
+
+    print(json.dumps(asyncio.run(status()), indent=2))
+    return 0
+
+
 def _users(args: argparse.Namespace) -> int:
     settings = load_settings(redis_url=args.redis_url)
 
@@ -237,6 +255,12 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_argument("user", metavar="ID_OR_EMAIL")
     roles.add_argument("--role", action="append", default=[])
     roles.add_argument("--org", action="append", default=[], metavar="ORG_UUID[:ROLE,...]")
+
+    mail = sub.add_parser("mail", help="inspect the mail outbox")
+    mail.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")
+    mail.set_defaults(func=_mail)
+    msub = mail.add_subparsers(dest="mail_command", required=True)
+    msub.add_parser("status", help="print the outbox depth: queued, in flight, retrying, dead")
 
     policy = sub.add_parser("policy", help="validate or query the role policy")
     policy.set_defaults(func=_policy)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
+import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,9 +16,10 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from service import keys
-from service.api import authz, meta, users
+from service.api import authz, meta, otp, users
 from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
+from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPolicy, derive_key
 from service.auth.passwords import PasswordHasher, Passwords
 from service.auth.sessions import SessionManager
 from service.auth.users import UserDirectory
@@ -25,8 +28,12 @@ from service.authz.config import ConfigError
 from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
 from service.clock import Clock, system_clock
+from service.mail.mailer import ConsoleMailer, Mailer, SmtpConfig, SmtpMailer
+from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
 from service.middleware import authenticate, error_envelope, rate_limit, request_context
 from service.settings import Settings
+from service.store.otp import RedisOtpStore
+from service.store.outbox import RedisOutbox
 from service.store.ratelimit import RedisRateLimiter
 from service.store.redis import connect
 from service.store.sessions import RedisSessionStore
@@ -46,6 +53,8 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/v2/users/first", users.create_first_user)
     r.add_post("/api/v2/users/validate-password", users.validate_password)
     r.add_post("/api/v2/authcheck", authz.authcheck)
+    r.add_post("/api/v2/users/otp/request", otp.request_code)
+    r.add_post("/api/v2/users/otp/change-password", otp.change_password)
 
 
 async def _state(app: web.Application) -> AsyncIterator[None]:
@@ -95,11 +104,73 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             ),
             clock,
         )
-        async with _policy_reloading(policies, settings.policy_watch_interval):
-            yield
+        outbox = RedisOutbox(redis)
+        assert settings.secret_key is not None  # create_app fills it in embedded mode
+        reset = PasswordReset(
+            user_store,
+            passwords,
+            sessions,
+            RedisOtpStore(redis),
+            outbox,
+            limiter,
+            derive_key(settings.secret_key.get_secret_value()),
+            ResetPolicy(
+                ttl=settings.otp_ttl,
+                max_attempts=settings.otp_max_attempts,
+                request_limit=settings.otp_request_limit,
+                request_window=settings.otp_request_window,
+                product=settings.product_name,
+                public_url=settings.base_url,
+            ),
+            clock,
+        )
+        worker = OutboxWorker(
+            outbox,
+            {
+                OTP_REQUEST_JOB: reset.issue,
+                MAIL_JOB: mail_job_handler(_mailer(settings), settings.mail_from, clock),
+            },
+            consumer=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+            policy=RetryPolicy(
+                max_attempts=settings.mail_max_attempts,
+                max_delay=settings.mail_retry_max_delay,
+                claim_after=settings.outbox_claim_after,
+            ),
+            clock=clock,
+            block_ms=int(min(1.0, settings.redis_timeout / 2) * 1000),
+        )
+        app[keys.OUTBOX] = outbox
+        app[keys.RESET] = reset
+        app[keys.OUTBOX_WORKER] = worker
+        worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
+        try:
+            async with _policy_reloading(policies, settings.policy_watch_interval):
+                yield
+        finally:
+            worker.stop()
+            try:
+                await asyncio.wait_for(worker_task, timeout=settings.smtp_timeout + 5)
+            except TimeoutError:
+                log.error("outbox worker did not stop in time; its job will be reclaimed")
     finally:
         await redis.aclose()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _mailer(settings: Settings) -> Mailer:
+    if not settings.smtp_host:
+        return ConsoleMailer()
+    return SmtpMailer(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else "",
+            connect_timeout=settings.smtp_connect_timeout,
+            timeout=settings.smtp_timeout,
+        )
+    )
 
 
 def _reload(policies: PolicyHolder, why: str) -> None:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from service.auth.identity import Actor, Authenticator
 from service.auth.login import LoginService
+from service.auth.otp import PasswordReset
 from service.auth.passwords import Passwords
 from service.auth.ratelimit import RateLimiter
 from service.auth.sessions import SessionManager
@@ -16,7 +17,9 @@ from service.authz.authcheck import AuthChecker, PolicyHolder
 from service.authz.resources import ResourceTable
 from service.authz.scopes import ScopeCatalog
 from service.clock import Clock
+from service.mail.worker import OutboxWorker
 from service.settings import Settings
+from service.store.outbox import RedisOutbox
 from service.store.redis import Redis
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -30,6 +33,9 @@ SESSIONS = web.AppKey("sessions", SessionManager)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 LIMITER = web.AppKey("limiter", RateLimiter)
 LOGIN = web.AppKey("login", LoginService)
+RESET = web.AppKey("reset", PasswordReset)
+OUTBOX = web.AppKey("outbox", RedisOutbox)
+OUTBOX_WORKER = web.AppKey("outbox_worker", OutboxWorker)
 RESOURCES = web.AppKey("resources", ResourceTable)
 SCOPES = web.AppKey("scopes", ScopeCatalog)
 POLICIES = web.AppKey("policies", PolicyHolder)

@@ -40,7 +40,7 @@ LOGIN_GROUP: Final = frozenset(
     }
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreUnavailable)
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreUnavailable)
 
 
 def client_ip(
@@ -117,7 +117,7 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:
             raise
         return _envelope(ApiError(exc.status, exc.reason))
-    except _STORE_ERRORS as exc:
+    except STORE_ERRORS as exc:
         log.error(
             "state store unavailable: %s",
             type(exc).__name__,

@@ -74,6 +74,22 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(1, ge=1)
     hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    product_name: str = "Coder"
+    otp_ttl: Duration = 10 * 60
+    otp_max_attempts: int = Field(5, ge=1)
+    otp_request_limit: int = Field(3, ge=-1)
+    otp_request_window: Duration = 15 * 60
+    smtp_host: str = ""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_connect_timeout: Duration = 10
+    smtp_timeout: Duration = 30
+    mail_from: str = "Coder <noreply@localhost>"
+    mail_max_attempts: int = Field(100, ge=1)
+    mail_retry_max_delay: Duration = 300
+    outbox_claim_after: Duration = 120
 
     @model_validator(mode="after")
     def _secret_outside_embedded_mode(self) -> Settings:

@@ -15,7 +15,7 @@ from service import keys
 from service.app import create_app
 from service.auth.users import NewUser, User
 from service.settings import Settings
-from tests.support import STRONG, FakeClock, redis_for_tests
+from tests.support import STRONG, FakeClock, RecordingSmtp, redis_for_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
@@ -51,6 +51,14 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture
+def smtp() -> Iterator[RecordingSmtp]:
+    """A recording SMTP server on 127.0.0.1 for the test."""
+    server = RecordingSmtp().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -120,3 +120,48 @@ def json_of(data: bytes) -> Any:
     import json
 
     return json.loads(data)
+
+
+class RecordingSmtp:
+    """An aiosmtpd server on 127.0.0.1 that records every message it accepts."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = port or free_port()
+        self.messages: list[Any] = []
+        recorder = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                import email
+                from email import policy
+
+                recorder.messages.append(
+                    email.message_from_bytes(envelope.original_content, policy=policy.default)
+                )
+                return "250 OK"
+
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> RecordingSmtp:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def to(self, address: str) -> list[Any]:
+        """Messages addressed to `address`."""
+        return [m for m in self.messages if m["To"] == address]
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Poll `predicate()` (sync) until true; fail after `timeout` seconds."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

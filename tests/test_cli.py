@@ -228,3 +228,9 @@ def test_unknown_roles_are_refused(redis_url: str) -> None:
     for args in cases:
         result = run(redis_url, "users", *args)
         assert result.returncode == 2 and "roles.yaml" in result.stderr
+
+
+def test_mail_status(redis_url: str) -> None:
+    """`mail status` prints the outbox depth as JSON."""
+    out = ok(run(redis_url, "mail", "status"))
+    assert out == {"depth": 0, "queued": 0, "in_flight": 0, "retrying": 0, "dead": 0}

@@ -60,3 +60,31 @@ def rate_tag(*parts: str) -> str:
 def rate_counter(tag: str, name: str) -> str:
     """Sorted set: request times in the window; TTL = the window."""
     return f"{PREFIX}:rl:{{{tag}}}:{name}"
+
+
+def otp(user_id: str) -> str:
+    """Hash: the live one-time passcode of a user (keyed MAC + attempts); TTL = OTP_TTL."""
+    return f"{PREFIX}:otp:{{{user_id}}}"
+
+
+_OUTBOX = f"{PREFIX}:{{outbox}}"
+
+
+def outbox_stream() -> str:
+    """Stream: queued jobs, consumed by the `workers` group (durable; entries deleted when done)."""
+    return f"{_OUTBOX}:stream"
+
+
+def outbox_retry() -> str:
+    """Sorted set: jobs waiting for their next attempt, scored by due time (durable queue)."""
+    return f"{_OUTBOX}:retry"
+
+
+def outbox_dead() -> str:
+    """List: jobs that ran out of attempts, newest first, capped; TTL 7 days."""
+    return f"{_OUTBOX}:dead"
+
+
+def outbox_done(job_id: str) -> str:
+    """String: marks a job done so a reclaimed copy is not run again; TTL 1 day."""
+    return f"{_OUTBOX}:done:{job_id}"

@@ -12,16 +12,23 @@ DURABLE = (
     store_keys.user_by_username(""),
     store_keys.user_ids(),
     store_keys.default_org(),
+    # The outbox's queues: a queued mail must not expire.
+    store_keys.outbox_stream(),
+    store_keys.outbox_retry(),
 )
 
 
 async def test_only_durable_keys_lack_a_ttl(client: Client, make_user: MakeUser) -> None:
-    """After logins, failures, rate-limited calls and logout, only user records have no TTL."""
+    """After logins, failures, rate-limited calls and a reset request, only records have no TTL."""
     await make_user("tom@corp.example")
     token = await login(client, "tom@corp.example")
     await client.post("/api/v2/users/login", json={"email": "tom@corp.example", "password": "no"})
     await client.get("/api/v2/users/me", headers={"Coder-Session-Token": token})
     await login(client, "tom@corp.example")
+    await client.post("/api/v2/users/otp/request", json={"email": "tom@corp.example"})
+    worker = client.app[keys.OUTBOX_WORKER]
+    while await worker.run_once():  # issue the code and deliver the mail, now
+        pass
     redis = client.app[keys.REDIS]
     seen = 0
     async for key in redis.scan_iter("*"):

@@ -1,0 +1,47 @@
+"""Handlers for password reset by one-time passcode."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from service import keys
+from service.api.binding import bind
+from service.api.models import (
+    ChangePasswordWithOneTimePasscodeRequest,
+    RequestOneTimePasscodeRequest,
+)
+from service.errors import PASSWORD_AUTH_DISABLED, ApiError
+from service.middleware import STORE_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+def _refuse_if_disabled(request: web.Request) -> None:
+    # Checked before the body is read, as Coder does.
+    if request.app[keys.SETTINGS].disable_password_auth:
+        raise ApiError(403, PASSWORD_AUTH_DISABLED)
+
+
+async def request_code(request: web.Request) -> web.StreamResponse:
+    """POST /users/otp/request: always 204 once the body is valid (spec §2.4)."""
+    _refuse_if_disabled(request)
+    body = bind(RequestOneTimePasscodeRequest, await request.read())
+    try:
+        await request.app[keys.RESET].request(body.email)
+    except STORE_ERRORS:
+        # Coder answers 204 whatever happens after validation; the outage is logged.
+        log.error(
+            "could not queue a password reset request",
+            extra={"request_id": request[keys.REQUEST_ID]},
+        )
+    return web.Response(status=204)
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    """POST /users/otp/change-password (spec §2.5)."""
+    _refuse_if_disabled(request)
+    body = bind(ChangePasswordWithOneTimePasscodeRequest, await request.read())
+    await request.app[keys.RESET].change_password(body.email, body.one_time_passcode, body.password)
+    return web.Response(status=204)
