@@ -12,26 +12,32 @@ import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
 from service import keys
-from service.api import authz, meta, otp, users
+from service.api import authz, meta, oauth, otp, users
+from service.auth.convert import LoginConversion
 from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
 from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPolicy, derive_key
 from service.auth.passwords import PasswordHasher, Passwords
 from service.auth.sessions import SessionManager
+from service.auth.signin import IdentityProvider, SignIn
 from service.auth.users import UserDirectory
 from service.authz.authcheck import AuthChecker, PolicyHolder
 from service.authz.config import ConfigError
 from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
 from service.clock import Clock, system_clock
+from service.idp.github import GithubProvider
+from service.idp.oidc import OidcProvider
 from service.mail.mailer import ConsoleMailer, Mailer, SmtpConfig, SmtpMailer
 from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
 from service.middleware import authenticate, error_envelope, rate_limit, request_context
 from service.settings import Settings
+from service.store.onetime import RedisOneTimeStore
 from service.store.otp import RedisOtpStore
 from service.store.outbox import RedisOutbox
 from service.store.ratelimit import RedisRateLimiter
@@ -55,6 +61,9 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/v2/authcheck", authz.authcheck)
     r.add_post("/api/v2/users/otp/request", otp.request_code)
     r.add_post("/api/v2/users/otp/change-password", otp.change_password)
+    r.add_post("/api/v2/users/{user}/convert-login", oauth.convert_login)
+    r.add_get("/api/v2/users/oidc/callback", oauth.oidc_callback)
+    r.add_get("/api/v2/users/oauth2/github/callback", oauth.github_callback)
 
 
 async def _state(app: web.Application) -> AsyncIterator[None]:
@@ -139,6 +148,22 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             clock=clock,
             block_ms=int(min(1.0, settings.redis_timeout / 2) * 1000),
         )
+        one_time = RedisOneTimeStore(redis)
+        conversion = LoginConversion(
+            user_store, app[keys.LOGIN], one_time, settings.secret_key.get_secret_value(), clock
+        )
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        app[keys.ONE_TIME] = one_time
+        app[keys.CONVERSION] = conversion
+        app[keys.PROVIDERS] = _providers(settings, http)
+        app[keys.SIGNIN] = SignIn(
+            user_store,
+            app[keys.DIRECTORY],
+            sessions,
+            conversion,
+            {"oidc": settings.oidc_allow_signups, "github": settings.github_allow_signups},
+            clock,
+        )
         app[keys.OUTBOX] = outbox
         app[keys.RESET] = reset
         app[keys.OUTBOX_WORKER] = worker
@@ -147,6 +172,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             async with _policy_reloading(policies, settings.policy_watch_interval):
                 yield
         finally:
+            await http.close()
             worker.stop()
             try:
                 await asyncio.wait_for(worker_task, timeout=settings.smtp_timeout + 5)
@@ -155,6 +181,32 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     finally:
         await redis.aclose()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _providers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, IdentityProvider]:
+    providers: dict[str, IdentityProvider] = {}
+    callback = f"{settings.base_url}/api/v2/users"
+    if settings.oidc_issuer_url and settings.oidc_client_id:
+        secret = settings.oidc_client_secret
+        providers["oidc"] = OidcProvider(
+            http,
+            settings.oidc_issuer_url,
+            settings.oidc_client_id,
+            secret.get_secret_value() if secret else "",
+            f"{callback}/oidc/callback",
+            settings.oidc_scopes,
+        )
+    if settings.github_client_id:
+        secret = settings.github_client_secret
+        providers["github"] = GithubProvider(
+            http,
+            settings.github_client_id,
+            secret.get_secret_value() if secret else "",
+            f"{callback}/oauth2/github/callback",
+            settings.github_base_url,
+            settings.github_api_url,
+        )
+    return providers
 
 
 def _mailer(settings: Settings) -> Mailer:

@@ -6,12 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from service.auth.convert import LoginConversion
 from service.auth.identity import Actor, Authenticator
 from service.auth.login import LoginService
 from service.auth.otp import PasswordReset
 from service.auth.passwords import Passwords
 from service.auth.ratelimit import RateLimiter
 from service.auth.sessions import SessionManager
+from service.auth.signin import IdentityProvider, SignIn
 from service.auth.users import UserDirectory, UserStore
 from service.authz.authcheck import AuthChecker, PolicyHolder
 from service.authz.resources import ResourceTable
@@ -19,6 +21,7 @@ from service.authz.scopes import ScopeCatalog
 from service.clock import Clock
 from service.mail.worker import OutboxWorker
 from service.settings import Settings
+from service.store.onetime import RedisOneTimeStore
 from service.store.outbox import RedisOutbox
 from service.store.redis import Redis
 
@@ -36,6 +39,10 @@ LOGIN = web.AppKey("login", LoginService)
 RESET = web.AppKey("reset", PasswordReset)
 OUTBOX = web.AppKey("outbox", RedisOutbox)
 OUTBOX_WORKER = web.AppKey("outbox_worker", OutboxWorker)
+ONE_TIME = web.AppKey("one_time", RedisOneTimeStore)
+CONVERSION = web.AppKey("conversion", LoginConversion)
+SIGNIN = web.AppKey("signin", SignIn)
+PROVIDERS = web.AppKey("providers", dict[str, IdentityProvider])
 RESOURCES = web.AppKey("resources", ResourceTable)
 SCOPES = web.AppKey("scopes", ScopeCatalog)
 POLICIES = web.AppKey("policies", PolicyHolder)

@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(100, ge=1)
     mail_retry_max_delay: Duration = 300
     outbox_claim_after: Duration = 120
+    oidc_issuer_url: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_allow_signups: bool = True
+    github_client_id: str = ""
+    github_client_secret: SecretStr | None = None
+    github_base_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+    github_allow_signups: bool = False
 
     @model_validator(mode="after")
     def _secret_outside_embedded_mode(self) -> Settings:

@@ -66,10 +66,16 @@ class LoginService:
                 },
             )
         user = await self._users.by_email(email)
+        stored = None
+        if user is not None:
+            stored = user.hashed_password
+            if user.login_type != "password" and not stored:
+                # Converted users: only to recognise the old password for the 403 below.
+                stored = user.retired_password_hash
         try:
             # No user, or no password: the same hashing work against a dummy hash, and
             # never a match (Coder's `hunter2` quirk is not reproduced).
-            verdict = await self._passwords.verify(user.hashed_password if user else None, password)
+            verdict = await self._passwords.verify(stored, password)
         except MalformedHash:
             log.error("stored password hash is malformed", extra={"user_id": user and user.id})
             raise ApiError(500, "Internal error.") from None
@@ -92,7 +98,7 @@ class LoginService:
             raise ApiError(
                 401, f"Your account is {user.status}. Contact an admin to reactivate your account."
             )
-        if verdict.needs_rehash:
+        if verdict.needs_rehash and user.hashed_password:
             new_hash = await self._passwords.hash(password)
             await self._users.update(user.id, hashed_password=new_hash)
             log.info("password re-hashed with current parameters", extra={"user_id": user.id})

@@ -51,6 +51,11 @@ class User:
     name: str = ""
     # Sessions created before this instant are void (password reset, admin revocation).
     sessions_valid_after: float = 0.0
+    # Linked external identities: provider ("oidc", "github") -> subject at that provider.
+    links: Mapping[str, str] = field(default_factory=dict)
+    # The hash a user had before converting to OIDC/GitHub. It never signs anyone in; it only
+    # lets login recognise the old password and answer Coder's login-type 403 (spec §2.3).
+    retired_password_hash: str = ""
 
     def to_api(self) -> dict[str, Any]:
         """codersdk.User as Coder renders it (site roles only in `roles`)."""
@@ -108,6 +113,19 @@ class UserStore(Protocol):
         """The deployment's default organization id, created on first use."""
         ...
 
+    async def deployment_id(self) -> str:
+        """This deployment's id, created on first use."""
+        ...
+
+    async def by_link(self, provider: str, subject: str) -> User | None: ...
+
+    async def set_login(
+        self, user_id: str, login_type: LoginType, provider: str, subject: str, now: float
+    ) -> bool:
+        """Set the login type, link the identity, and drop the password unless the type is
+        `password`, atomically. False if the identity is linked to another user."""
+        ...
+
 
 @dataclass
 class NewUser:
@@ -153,6 +171,14 @@ class UserDirectory:
         )
         created = await self._store.create(user, only_if_empty=only_if_empty)
         return user if created else None
+
+    async def by_param(self, ref: str) -> User | None:
+        """Coder's `{user}` path parameter: a UUID, else a username."""
+        try:
+            user_id = str(uuid.UUID(ref))
+        except ValueError:
+            return await self._store.by_username(ref)
+        return await self._store.get(user_id)
 
     async def find(self, ref: str) -> User | None:
         """Look a user up by id, email or username."""

@@ -88,3 +88,19 @@ def outbox_dead() -> str:
 def outbox_done(job_id: str) -> str:
     """String: marks a job done so a reclaimed copy is not run again; TTL 1 day."""
     return f"{_OUTBOX}:done:{job_id}"
+
+
+def user_link(provider: str, subject: str) -> str:
+    """String: an external identity (provider, subject) -> user id (durable)."""
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    return f"{_USERS}:link:{provider}:{digest}"
+
+
+def deployment_id() -> str:
+    """String: this deployment's id, the issuer of conversion cookies (durable)."""
+    return f"{_USERS}:deployment-id"
+
+
+def one_time(kind: str, state: str) -> str:
+    """Hash: a one-time record (OAuth flow, conversion state); TTL = its lifetime."""
+    return f"{PREFIX}:{kind}:{{{state}}}"

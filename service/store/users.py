@@ -27,6 +27,21 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
 
+_LINK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'login_type', ARGV[2], 'link:' .. ARGV[3], ARGV[4],
+           'updated_at', ARGV[5])
+if ARGV[2] ~= 'password' then
+  local old = redis.call('HGET', KEYS[1], 'hashed_password')
+  if old and old ~= '' then redis.call('HSET', KEYS[1], 'retired_password_hash', old) end
+  redis.call('HSET', KEYS[1], 'hashed_password', '')
+end
+return 1
+"""
+
 _JSON_FIELDS = ("roles", "orgs")
 _FLOAT_FIELDS = ("created_at", "updated_at", "last_seen_at", "sessions_valid_after")
 
@@ -57,6 +72,8 @@ def _decode(raw: dict[str, str]) -> User:
         last_seen_at=float(raw["last_seen_at"]),
         name=raw.get("name", ""),
         sessions_valid_after=float(raw.get("sessions_valid_after", "0")),
+        links={k.removeprefix("link:"): v for k, v in raw.items() if k.startswith("link:")},
+        retired_password_hash=raw.get("retired_password_hash", ""),
     )
 
 
@@ -67,12 +84,16 @@ class RedisUserStore:
         self._redis = redis
         self._create = redis.register_script(_CREATE)
         self._update = redis.register_script(_UPDATE)
+        self._link = redis.register_script(_LINK)
 
     async def create(self, user: User, *, only_if_empty: bool = False) -> bool:
         """Insert atomically with its indexes. Raises UserExists."""
         fields: list[str] = []
         for name in User.__dataclass_fields__:
-            fields += [name, _encode(name, getattr(user, name))]
+            if name != "links":
+                fields += [name, _encode(name, getattr(user, name))]
+        for provider, subject in user.links.items():
+            fields += [f"link:{provider}", subject]
         result = await self._create(
             keys=[
                 keys.user(user.id),
@@ -113,13 +134,34 @@ class RedisUserStore:
     async def update(self, user_id: str, **fields: Any) -> None:
         args: list[str] = []
         for name, value in fields.items():
-            if name not in User.__dataclass_fields__ or name in ("id", "email", "username"):
+            if name not in User.__dataclass_fields__ or name in (
+                "id",
+                "email",
+                "username",
+                "links",
+            ):
                 raise ValueError(f"cannot update user field {name!r}")
             args += [name, _encode(name, value)]
         await self._update(keys=[keys.user(user_id)], args=args)
 
-    async def default_org(self) -> str:
-        key = keys.default_org()
+    async def _created_once(self, key: str) -> str:
         await self._redis.set(key, str(uuid.uuid4()), nx=True)
-        org = await self._redis.get(key)
-        return str(org)
+        return str(await self._redis.get(key))
+
+    async def default_org(self) -> str:
+        return await self._created_once(keys.default_org())
+
+    async def deployment_id(self) -> str:
+        return await self._created_once(keys.deployment_id())
+
+    async def by_link(self, provider: str, subject: str) -> User | None:
+        return await self._by_index(keys.user_link(provider, subject))
+
+    async def set_login(
+        self, user_id: str, login_type: str, provider: str, subject: str, now: float
+    ) -> bool:
+        result = await self._link(
+            keys=[keys.user(user_id), keys.user_link(provider, subject)],
+            args=[user_id, login_type, provider, subject, repr(now)],
+        )
+        return bool(result == 1)
