@@ -44,12 +44,19 @@ from service.store.ratelimit import RedisRateLimiter
 from service.store.redis import connect
 from service.store.sessions import RedisSessionStore
 from service.store.users import RedisUserStore
+from service.web import pages
 
 log = logging.getLogger(__name__)
 
 
 def _routes(app: web.Application) -> None:
     r = app.router
+    r.add_get("/", pages.home_page)
+    r.add_get("/login", pages.login_page)
+    r.add_get("/reset-password", pages.reset_page)
+    r.add_get("/reset-password/change", pages.change_page)
+    r.add_get("/static/{name}", pages.static_file)
+    r.add_get("/favicon.ico", pages.favicon)
     r.add_get("/healthz", meta.healthz)
     r.add_get("/api/v2/auth/scopes", meta.scopes)
     r.add_post("/api/v2/users/login", users.login)
@@ -282,6 +289,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     )
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
+    app[keys.PAGES] = pages.Pages(settings)
     app.cleanup_ctx.append(_state)
     _routes(app)
     return app

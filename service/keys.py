@@ -24,8 +24,10 @@ from service.settings import Settings
 from service.store.onetime import RedisOneTimeStore
 from service.store.outbox import RedisOutbox
 from service.store.redis import Redis
+from service.web.pages import Pages
 
 SETTINGS = web.AppKey("settings", Settings)
+PAGES = web.AppKey("pages", Pages)
 CLOCK = web.AppKey("clock", Clock)
 REDIS = web.AppKey("redis", Redis)
 HASH_POOL = web.AppKey("hash_pool", ThreadPoolExecutor)

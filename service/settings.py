@@ -32,6 +32,8 @@ def _split_networks(value: Any) -> Any:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+# Page colours go into a stylesheet: only plain hex colours are accepted.
+Color = Annotated[str, Field(pattern=r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")]
 Networks = Annotated[
     tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
     NoDecode,
@@ -75,6 +77,13 @@ class Settings(BaseSettings):
     hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     product_name: str = "Coder"
+    brand_color: Color = "#2563eb"
+    brand_text_color: Color = "#ffffff"
+    background_color: Color = "#f3f4f6"
+    surface_color: Color = "#ffffff"
+    text_color: Color = "#111827"
+    muted_color: Color = "#4b5563"
+    danger_color: Color = "#b91c1c"
     otp_ttl: Duration = 10 * 60
     otp_max_attempts: int = Field(5, ge=1)
     otp_request_limit: int = Field(3, ge=-1)

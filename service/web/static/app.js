@@ -1,0 +1,139 @@
+// The pages' behaviour: forms post JSON to the API and show its messages. No inline script
+// anywhere (the Content-Security-Policy forbids it); one file, no dependencies.
+"use strict";
+
+function show(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function fail(message) {
+  const box = document.getElementById("error");
+  show(box, message);
+  if (message) box.focus();
+}
+
+async function postJson(path, body) {
+  const resp = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+  });
+  let data = {};
+  if (resp.status !== 204) {
+    try { data = await resp.json(); } catch (e) { data = {}; }
+  }
+  return { status: resp.status, data };
+}
+
+function messageOf(data) {
+  if (data.validations && data.validations.length) {
+    return data.message + " " + data.validations.map((v) => v.detail).join(" ");
+  }
+  return data.message || "Something went wrong. Please try again.";
+}
+
+function safePath(path) {
+  return path && path.startsWith("/") && !path.startsWith("//") && !path.includes("\\") ? path : "/";
+}
+
+async function busy(form, work) {
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try { await work(); } catch (e) { fail("The service could not be reached. Please try again."); }
+  finally { button.disabled = false; }
+}
+
+const pages = {
+  login() {
+    const form = document.getElementById("login-form");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      busy(form, async () => {
+        fail("");
+        const { status, data } = await postJson("/api/v2/users/login", {
+          email: form.email.value.trim(),
+          password: form.password.value,
+        });
+        if (status === 201) {
+          window.location.assign(safePath(form.dataset.redirect));
+        } else {
+          fail(messageOf(data));
+        }
+      });
+    });
+  },
+
+  home() {
+    document.getElementById("sign-out").addEventListener("click", async () => {
+      try {
+        await postJson("/api/v2/users/logout", {});
+      } finally {
+        window.location.assign("/login");
+      }
+    });
+  },
+
+  reset() {
+    const form = document.getElementById("reset-form");
+    const notice = document.getElementById("notice");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      busy(form, async () => {
+        fail("");
+        show(notice, "");
+        const { status, data } = await postJson("/api/v2/users/otp/request", {
+          email: form.email.value.trim(),
+        });
+        if (status === 204) {
+          show(notice, "If an account exists for that address, a code is on its way. Check your email.");
+        } else {
+          fail(messageOf(data));
+        }
+      });
+    });
+  },
+
+  change() {
+    const form = document.getElementById("change-form");
+    const passwordError = document.getElementById("password-error");
+    const confirmError = document.getElementById("confirm-error");
+    // The passcode leaves the address bar at once (it is in the form's data now).
+    window.history.replaceState(null, "", "/reset-password/change");
+    function fieldError(input, box, text) {
+      show(box, text);
+      input.setAttribute("aria-invalid", text ? "true" : "false");
+      if (text) input.focus();
+    }
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      fail("");
+      fieldError(form.password, passwordError, "");
+      fieldError(form.confirm, confirmError, "");
+      if (form.password.value !== form.confirm.value) {
+        fieldError(form.confirm, confirmError, "The two passwords do not match.");
+        return;
+      }
+      busy(form, async () => {
+        const { status, data } = await postJson("/api/v2/users/otp/change-password", {
+          email: form.dataset.email,
+          one_time_passcode: form.dataset.otp,
+          password: form.password.value,
+        });
+        if (status === 204) {
+          window.location.assign("/login?reset=done");
+        } else if (data.message === "Invalid password." && data.validations) {
+          fieldError(form.password, passwordError, data.validations.map((v) => v.detail).join(" "));
+        } else {
+          fail(messageOf(data));
+        }
+      });
+    });
+  },
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  const page = pages[document.body.dataset.page];
+  if (page) page();
+});
