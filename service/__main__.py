@@ -60,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         access_log=None,
+        shutdown_timeout=settings.shutdown_timeout,
         print=lambda msg: logging.getLogger("authsvc").info(
             "listening on http://%s:%d", settings.host, settings.port
         ),

@@ -33,8 +33,10 @@ from service.authz.scopes import load_scopes
 from service.clock import Clock, system_clock
 from service.idp.github import GithubProvider
 from service.idp.oidc import OidcProvider
+from service.logs import install_log_hygiene
 from service.mail.mailer import ConsoleMailer, Mailer, SmtpConfig, SmtpMailer
 from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
+from service.metrics import Metrics
 from service.middleware import authenticate, error_envelope, rate_limit, request_context
 from service.settings import Settings
 from service.store.onetime import RedisOneTimeStore
@@ -58,6 +60,8 @@ def _routes(app: web.Application) -> None:
     r.add_get("/static/{name}", pages.static_file)
     r.add_get("/favicon.ico", pages.favicon)
     r.add_get("/healthz", meta.healthz)
+    r.add_get("/readyz", meta.readyz)
+    r.add_get("/metrics", meta.metrics)
     r.add_get("/api/v2/auth/scopes", meta.scopes)
     r.add_post("/api/v2/users/login", users.login)
     r.add_post("/api/v2/users/logout", users.logout)
@@ -119,6 +123,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
                 settings.login_failure_window,
             ),
             clock,
+            app[keys.METRICS],
         )
         outbox = RedisOutbox(redis)
         assert settings.secret_key is not None  # create_app fills it in embedded mode
@@ -139,6 +144,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
                 public_url=settings.base_url,
             ),
             clock,
+            app[keys.METRICS],
         )
         worker = OutboxWorker(
             outbox,
@@ -290,6 +296,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.PAGES] = pages.Pages(settings)
+    app[keys.METRICS] = Metrics()
+    install_log_hygiene()
     app.cleanup_ctx.append(_state)
     _routes(app)
     return app

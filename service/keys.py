@@ -20,6 +20,7 @@ from service.authz.resources import ResourceTable
 from service.authz.scopes import ScopeCatalog
 from service.clock import Clock
 from service.mail.worker import OutboxWorker
+from service.metrics import Metrics
 from service.settings import Settings
 from service.store.onetime import RedisOneTimeStore
 from service.store.outbox import RedisOutbox
@@ -28,6 +29,7 @@ from service.web.pages import Pages
 
 SETTINGS = web.AppKey("settings", Settings)
 PAGES = web.AppKey("pages", Pages)
+METRICS = web.AppKey("metrics", Metrics)
 CLOCK = web.AppKey("clock", Clock)
 REDIS = web.AppKey("redis", Redis)
 HASH_POOL = web.AppKey("hash_pool", ThreadPoolExecutor)

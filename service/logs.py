@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
+
+# The id of the request being handled, added to every log line written while handling it.
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+
+
+def install_log_hygiene() -> None:
+    """Request ids on every record, and no logger that could write a session token.
+
+    - Every record remembers the request being handled when it was created (a process-wide
+      record factory), so formatting later or elsewhere still shows the right id.
+    - aiohttp's own access log writes the request line with its query string, which may hold
+      `coder_session_token=...`; it is switched off whatever runner serves the app. The
+      service writes its own access line without the query.
+
+    Idempotent.
+    """
+    logging.getLogger("aiohttp.access").disabled = True
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_authsvc", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if (request_id := REQUEST_ID.get()) and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return record
+
+    factory._authsvc = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class JsonFormatter(logging.Formatter):

@@ -23,6 +23,7 @@ from service.api.responses import SESSION_COOKIE, json_response
 from service.auth.identity import Actor
 from service.auth.ratelimit import go_duration
 from service.errors import INVALID_JSON, ApiError, StoreUnavailable
+from service.logs import REQUEST_ID
 
 log = logging.getLogger("authsvc.access")
 
@@ -67,6 +68,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
+    REQUEST_ID.set(request_id)  # every log line of this request carries it
     request[keys.CLIENT_IP] = client_ip(request, request.app[keys.SETTINGS].trusted_proxies)
     started = time.perf_counter()
     status = 500
@@ -78,14 +80,18 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response.headers["X-Authz-Policy-Version"] = request.app[keys.POLICIES].current.version
         return response
     finally:
+        elapsed = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        request.app[keys.METRICS].observe(route, request.method, status, elapsed)
         # Never the query string: it may carry a session token (coder_session_token=...).
         log.info(
             "%s %s %d %.1fms",
             request.method,
             request.path,
             status,
-            (time.perf_counter() - started) * 1000,
-            extra={"request_id": request_id, "client_ip": request[keys.CLIENT_IP]},
+            elapsed * 1000,
+            extra={"client_ip": request[keys.CLIENT_IP]},
         )
 
 
@@ -121,7 +127,6 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
         log.error(
             "state store unavailable: %s",
             type(exc).__name__,
-            extra={"request_id": request[keys.REQUEST_ID]},
         )
         return _envelope(
             ApiError(
@@ -132,7 +137,7 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
             )
         )
     except Exception:
-        log.exception("unhandled error", extra={"request_id": request[keys.REQUEST_ID]})
+        log.exception("unhandled error")
         return _envelope(
             ApiError(
                 500,

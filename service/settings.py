@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(1, ge=1)
     hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_timeout: Duration = 30
     product_name: str = "Coder"
     brand_color: Color = "#2563eb"
     brand_text_color: Color = "#ffffff"

@@ -30,4 +30,9 @@ async def authcheck(request: web.Request) -> web.StreamResponse:
         for key, c in body.checks.items()
     }
     caller = Caller(user.id, RoleSet.of(user.roles, user.orgs))
-    return json_response(200, await request.app[keys.AUTHCHECK].answer(caller, checks))
+    answers = await request.app[keys.AUTHCHECK].answer(caller, checks)
+    allowed = sum(answers.values())
+    decisions = request.app[keys.METRICS].authz
+    decisions.labels("allow").inc(allowed)
+    decisions.labels("deny").inc(len(answers) - allowed)
+    return json_response(200, answers)

@@ -32,10 +32,7 @@ async def request_code(request: web.Request) -> web.StreamResponse:
         await request.app[keys.RESET].request(body.email)
     except STORE_ERRORS:
         # Coder answers 204 whatever happens after validation; the outage is logged.
-        log.error(
-            "could not queue a password reset request",
-            extra={"request_id": request[keys.REQUEST_ID]},
-        )
+        log.error("could not queue a password reset request")
     return web.Response(status=204)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from service.auth.events import EventRecorder, NoEvents
 from service.auth.passwords import MalformedHash, Passwords
 from service.auth.ratelimit import RateLimiter, go_duration
 from service.auth.sessions import SessionManager
@@ -35,7 +36,9 @@ class LoginService:
         limiter: RateLimiter,
         policy: LoginPolicy,
         clock: Clock,
+        events: EventRecorder | None = None,
     ) -> None:
+        self._events = events or NoEvents()
         self._users = users
         self._passwords = passwords
         self._sessions = sessions
@@ -101,6 +104,7 @@ class LoginService:
         if verdict.needs_rehash and user.hashed_password:
             new_hash = await self._passwords.hash(password)
             await self._users.update(user.id, hashed_password=new_hash)
+            self._events.count("password_rehash")
             log.info("password re-hashed with current parameters", extra={"user_id": user.id})
         return user
 

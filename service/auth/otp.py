@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from service.auth.events import EventRecorder, NoEvents
 from service.auth.passwords import MalformedHash, Passwords
 from service.auth.policy import check_password
 from service.auth.ratelimit import RateLimiter
@@ -84,7 +85,9 @@ class PasswordReset:
         key: bytes,
         policy: ResetPolicy,
         clock: Clock,
+        events: EventRecorder | None = None,
     ) -> None:
+        self._events = events or NoEvents()
         self._users = users
         self._passwords = passwords
         self._sessions = sessions
@@ -112,6 +115,7 @@ class PasswordReset:
             self._policy.request_window,
         )
         if not throttle.allowed:
+            self._events.count("otp_throttled")
             log.warning("password reset throttled for this address; nothing sent")
             return
         user = await self._users.by_email(email)
@@ -135,6 +139,7 @@ class PasswordReset:
         await self._jobs.enqueue(
             MAIL_JOB, {**asdict(mail), "expires_at": self._clock() + self._policy.ttl}
         )
+        self._events.count("otp_issued")
         log.info("one-time passcode issued", extra={"user_id": user.id})
 
     async def change_password(self, email: str, code: str, new_password: str) -> None:
@@ -168,4 +173,5 @@ class PasswordReset:
             self._policy.product, user.username, user.email, go_time_string(now)
         )
         await self._jobs.enqueue(MAIL_JOB, asdict(notice))
+        self._events.count("password_reset")
         log.info("password changed with a one-time passcode", extra={"user_id": user.id})

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
 from service.store import keys
 from service.store.redis import Redis
+
+_PUT = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 
 _TAKE = """
 local record = redis.call('HGETALL', KEYS[1])
@@ -22,15 +29,12 @@ class RedisOneTimeStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._take = redis.register_script(_TAKE)
+        self._put = redis.register_script(_PUT)
 
     async def put(self, kind: str, state: str, record: Mapping[str, str], ttl: float) -> None:
-        key = keys.one_time(kind, state)
-        fields: dict[Any, Any] = dict(record) or {"_": ""}  # a hash cannot be empty
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping=fields)
-            pipe.pexpire(key, math.ceil(ttl * 1000))
-            await pipe.execute()
+        fields = dict(record) or {"_": ""}  # a hash cannot be empty
+        flat = [item for pair in fields.items() for item in pair]
+        await self._put(keys=[keys.one_time(kind, state)], args=[math.ceil(ttl * 1000), *flat])
 
     async def take(self, kind: str, state: str) -> dict[str, str] | None:
         flat = cast(list[str], await self._take(keys=[keys.one_time(kind, state)]))

@@ -24,6 +24,13 @@ if attempts >= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) end
 return 0
 """
 
+_PUT = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'mac', ARGV[1], 'attempts', '0')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 _CONSUME = """
 if redis.call('HGET', KEYS[1], 'mac') == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -40,14 +47,11 @@ class RedisOtpStore:
         self._redis = redis
         self._check = redis.register_script(_CHECK)
         self._consume = redis.register_script(_CONSUME)
+        self._put = redis.register_script(_PUT)
 
     async def put(self, user_id: str, mac: str, ttl: float) -> None:
-        key = keys.otp(user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)  # a new code replaces the live one, attempts and all
-            pipe.hset(key, mapping={"mac": mac, "attempts": "0"})
-            pipe.pexpire(key, math.ceil(ttl * 1000))
-            await pipe.execute()
+        # A new code replaces the live one, attempts and all.
+        await self._put(keys=[keys.otp(user_id)], args=[mac, math.ceil(ttl * 1000)])
 
     async def check(self, user_id: str, mac: str, max_attempts: int) -> bool:
         return bool(await self._check(keys=[keys.otp(user_id)], args=[mac, max_attempts]))

@@ -34,6 +34,27 @@ return #due
 """
 
 
+# Acknowledge and delete a stream entry, and record where the job went, atomically.
+# KEYS: stream, target. ARGV: group, entry id, how, then per `how`:
+#   done:  ttl                (target: the job's done-mark)
+#   retry: due, job           (target: the retry zset)
+#   dead:  ttl, record, keep  (target: the dead-letter list)
+_FINISH = """
+if ARGV[3] == 'done' then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+elseif ARGV[3] == 'retry' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+else
+  redis.call('LPUSH', KEYS[2], ARGV[5])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1
+"""
+
+
 def _job(fields: Mapping[str, str]) -> Job:
     raw = json.loads(fields["job"])
     return Job(raw["id"], raw["kind"], raw["data"], int(raw.get("attempts", 0)))
@@ -53,6 +74,7 @@ class RedisOutbox:
         self._redis = redis
         self._stream = keys.outbox_stream()
         self._promote = redis.register_script(_PROMOTE)
+        self._finish = redis.register_script(_FINISH)
 
     async def enqueue(self, kind: str, data: Mapping[str, Any]) -> None:
         job = Job(uuid.uuid4().hex, kind, dict(data), 0)
@@ -85,31 +107,25 @@ class RedisOutbox:
         return bool(await self._redis.exists(keys.outbox_done(job.id)))
 
     async def complete(self, delivery: Delivery) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.outbox_done(delivery.job.id), "1", ex=DONE_TTL)
-            pipe.xack(self._stream, GROUP, delivery.entry_id)
-            pipe.xdel(self._stream, delivery.entry_id)
-            await pipe.execute()
+        await self._finish(
+            keys=[self._stream, keys.outbox_done(delivery.job.id)],
+            args=[GROUP, delivery.entry_id, "done", DONE_TTL],
+        )
 
     async def retry(self, delivery: Delivery, due: float) -> None:
         job = delivery.job
         again = Job(job.id, job.kind, job.data, job.attempts + 1)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(keys.outbox_retry(), {_encode(again): due})
-            pipe.xack(self._stream, GROUP, delivery.entry_id)
-            pipe.xdel(self._stream, delivery.entry_id)
-            await pipe.execute()
+        await self._finish(
+            keys=[self._stream, keys.outbox_retry()],
+            args=[GROUP, delivery.entry_id, "retry", due, _encode(again)],
+        )
 
     async def bury(self, delivery: Delivery, reason: str) -> None:
-        dead = keys.outbox_dead()
         record = json.dumps({"job": json.loads(_encode(delivery.job)), "reason": reason})
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(dead, record)
-            pipe.ltrim(dead, 0, DEAD_KEEP - 1)
-            pipe.expire(dead, DEAD_TTL)
-            pipe.xack(self._stream, GROUP, delivery.entry_id)
-            pipe.xdel(self._stream, delivery.entry_id)
-            await pipe.execute()
+        await self._finish(
+            keys=[self._stream, keys.outbox_dead()],
+            args=[GROUP, delivery.entry_id, "dead", DEAD_TTL, record, DEAD_KEEP],
+        )
 
     async def promote_due(self, now: float, limit: int = 100) -> int:
         moved = await self._promote(keys=[keys.outbox_retry(), self._stream], args=[now, limit])

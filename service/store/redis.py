@@ -1,11 +1,14 @@
-"""Opening the Redis connection named by REDIS_URL (or the embedded in-process store)."""
+"""Opening the Redis named by REDIS_URL: embedded, standalone, Sentinel or Cluster."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from service.settings import MEMORY_URL
@@ -13,29 +16,74 @@ from service.settings import MEMORY_URL
 Redis = aioredis.Redis
 
 
+def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
+    hosts = []
+    for part in netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host:
+            host, port = port, str(default_port)
+        hosts.append((host.strip("[]"), int(port)))
+    return hosts
+
+
+def _password(netloc: str) -> str | None:
+    if "@" not in netloc:
+        return None
+    userinfo = netloc.rsplit("@", 1)[0]
+    return unquote(userinfo.partition(":")[2] or userinfo) or None
+
+
 def connect(url: str, timeout: float) -> Redis:
-    """A client for `url`; `memory://` gives an in-process fakeredis (embedded mode).
+    """A client for `url`. Raises ValueError for an unsupported URL.
 
-    Every command is bounded by `timeout` (connect and read), and a failed command is not
-    retried, so that an outage turns into a prompt 503 rather than a hang.
+    - `memory://`: in-process fakeredis (embedded mode);
+    - `redis://`, `rediss://`, `unix://`: one server;
+    - `redis+sentinel://[:password@]host:port[,host:port...]/SERVICE[/DB]`: the master that the
+      Sentinels name, followed across failovers;
+    - `redis+cluster://[:password@]host:port[,host:port...]`: a Redis Cluster (every multi-key
+      operation of the service keeps its keys in one hash slot).
+
+    Every command is bounded by `timeout` (connect and read) and is not retried, so that an
+    outage turns into a prompt 503 rather than a hang.
     """
-    if url == MEMORY_URL:
-        import fakeredis  # only the embedded mode needs it
-
-        fake: Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
-        return fake
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(
-            f"unsupported AUTHSVC_REDIS_URL scheme in {url.split('://')[0]!r}: "
-            "use memory://, redis://, rediss:// or unix://"
-        )
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
-        "retry_on_timeout": False,
-        "health_check_interval": 30,
     }
-    client: Redis = aioredis.from_url(url, **options)
-    return client
+    if url == MEMORY_URL:
+        import fakeredis  # only the embedded mode needs it
+
+        fake: Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+        return fake
+    scheme = url.split("://", 1)[0]
+    if scheme in ("redis", "rediss", "unix"):
+        client: Redis = aioredis.from_url(
+            url, retry_on_timeout=False, health_check_interval=30, **options
+        )
+        return client
+    parts = urlsplit(url)
+    if scheme == "redis+sentinel":
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ValueError("redis+sentinel:// needs the service name: .../mymaster")
+        password = _password(parts.netloc)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            _hosts(parts.netloc, 26379),
+            sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+            **options,
+        )
+        master = sentinel.master_for(
+            path[0], db=int(path[1]) if len(path) > 1 else 0, password=password
+        )
+        return cast(Redis, master)
+    if scheme == "redis+cluster":
+        nodes = [ClusterNode(host, port) for host, port in _hosts(parts.netloc, 6379)]
+        cluster = RedisCluster(startup_nodes=nodes, password=_password(parts.netloc), **options)
+        # RedisCluster offers every command the store uses, routed by key slot.
+        return cast(Redis, cluster)
+    raise ValueError(
+        f"unsupported AUTHSVC_REDIS_URL scheme {scheme!r}: use memory://, redis://, rediss://, "
+        "unix://, redis+sentinel:// or redis+cluster://"
+    )

@@ -9,6 +9,20 @@ from service.auth.sessions import Session
 from service.store import keys
 from service.store.redis import Redis
 
+# Scripts, not MULTI: atomic on standalone, Sentinel and Cluster alike (one key each).
+_INDEX = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_PUT = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return 1
+"""
+
 _EXTEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'expires_at', ARGV[1], 'last_used', ARGV[2])
@@ -28,32 +42,38 @@ class RedisSessionStore:
         self._redis = redis
         self._index_ttl = math.ceil(max_lifetime) + 60
         self._extend = redis.register_script(_EXTEND)
+        self._index = redis.register_script(_INDEX)
+        self._put = redis.register_script(_PUT)
 
     async def put(self, session: Session) -> None:
         # Index first: a session that exists is always reachable from its user's index.
-        index = keys.user_sessions(session.user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(index, session.id)
-            pipe.expire(index, self._index_ttl)
-            await pipe.execute()
-        key = keys.session(session.id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "user_id": session.user_id,
-                    "hashed_secret": session.hashed_secret,
-                    "created_at": repr(session.created_at),
-                    "expires_at": repr(session.expires_at),
-                    "last_used": repr(session.last_used),
-                    "lifetime": repr(session.lifetime),
-                    "login_type": session.login_type,
-                    "ip": session.ip,
-                    "scope": session.scope,
-                },
-            )
-            pipe.expireat(key, _expire_at(session.expires_at))
-            await pipe.execute()
+        await self._index(
+            keys=[keys.user_sessions(session.user_id)], args=[session.id, self._index_ttl]
+        )
+        await self._put(
+            keys=[keys.session(session.id)],
+            args=[
+                _expire_at(session.expires_at),
+                "user_id",
+                session.user_id,
+                "hashed_secret",
+                session.hashed_secret,
+                "created_at",
+                repr(session.created_at),
+                "expires_at",
+                repr(session.expires_at),
+                "last_used",
+                repr(session.last_used),
+                "lifetime",
+                repr(session.lifetime),
+                "login_type",
+                session.login_type,
+                "ip",
+                session.ip,
+                "scope",
+                session.scope,
+            ],
+        )
 
     async def get(self, key_id: str) -> Session | None:
         raw = cast(dict[str, str], await self._redis.hgetall(keys.session(key_id)))

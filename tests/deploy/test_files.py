@@ -1,0 +1,75 @@
+"""docker-compose.yml, deploy/nginx.conf and the Dockerfile agree with the code's settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from service.settings import Settings
+from tests.conftest import ROOT
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_services_present() -> None:
+    """Redis, Mailpit, two authsvc replicas and nginx."""
+    assert set(compose()["services"]) == {"redis", "mailpit", "authsvc-1", "authsvc-2", "nginx"}
+
+
+def test_replica_settings_are_real_and_shared() -> None:
+    """Every AUTHSVC_* variable names a setting; both replicas share one SECRET_KEY."""
+    services = compose()["services"]
+    envs = [services[name]["environment"] for name in ("authsvc-1", "authsvc-2")]
+    assert envs[0] == envs[1]
+    for key in envs[0]:
+        assert key.startswith("AUTHSVC_")
+        assert key.removeprefix("AUTHSVC_").lower() in Settings.model_fields, key
+    assert "AUTHSVC_SECRET_KEY" in envs[0]
+    Settings(
+        **{
+            k.removeprefix("AUTHSVC_").lower(): v
+            for k, v in envs[0].items()
+            if k != "AUTHSVC_SECRET_KEY"
+        },
+        secret_key="x" * 32,
+    )
+
+
+def test_wiring_points_at_the_right_services() -> None:
+    """REDIS_URL names the redis service, SMTP the mailpit service and its SMTP port."""
+    services = compose()["services"]
+    env = services["authsvc-1"]["environment"]
+    assert env["AUTHSVC_REDIS_URL"].startswith("redis://redis:6379")
+    assert env["AUTHSVC_SMTP_HOST"] == "mailpit" and env["AUTHSVC_SMTP_PORT"] == "1025"
+    redis = services["redis"]
+    assert "--appendonly" in redis["command"] and "yes" in redis["command"]
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+    assert "8025:8025" in services["mailpit"]["ports"]
+    assert services["nginx"]["ports"] == ["8080:8080"]
+    assert any(v.startswith("./config:") for v in services["authsvc-1"]["volumes"])
+
+
+def test_nginx_round_robins_both_replicas_on_the_service_port() -> None:
+    """The upstream lists both replicas on the port authsvc listens on in the image."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    port = re.search(r"AUTHSVC_PORT=(\d+)", (ROOT / "Dockerfile").read_text())
+    assert port
+    servers = re.findall(r"server (authsvc-\d):(\d+)", conf)
+    assert servers == [("authsvc-1", port.group(1)), ("authsvc-2", port.group(1))]
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in conf
+    assert re.search(r"listen 8080;", conf)
+
+
+def test_dockerfile() -> None:
+    """Non-root, config directory as a volume, a health check, serve on 0.0.0.0."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER authsvc$", text, re.M)
+    config = re.search(r"AUTHSVC_CONFIG_DIR=(\S+)", text)
+    assert config and f'VOLUME ["{config.group(1)}"]' in text
+    assert "HEALTHCHECK" in text and "/readyz" in text
+    assert 'CMD ["python", "-m", "service", "serve", "--host", "0.0.0.0"]' in text

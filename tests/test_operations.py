@@ -1,0 +1,137 @@
+"""Operations: readiness, Prometheus metrics, request ids on every log line, no secrets in logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.logs import JsonFormatter
+from tests.conftest import AiohttpClient, Client, MakeClient, MakeUser, login, make_settings
+from tests.support import STRONG, FakeClock, RecordingSmtp, start_redis, wait_until
+
+
+async def test_readyz(client: Client) -> None:
+    """Ready when Redis answers and a policy is loaded; reports the policy version."""
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["status"] == "ready" and len(body["policy_version"]) == 12
+
+
+async def test_readyz_without_redis(aiohttp_client: AiohttpClient) -> None:
+    """With Redis gone /readyz answers 503 (and /healthz still 200)."""
+    server = start_redis()
+    client = await aiohttp_client(
+        create_app(make_settings(server.url, redis_timeout=0.5), clock=FakeClock())
+    )
+    server.stop()
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert (await resp.json())["message"] == "Not ready."
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_metrics(client: Client, make_user: MakeUser) -> None:
+    """Requests, login outcomes, authz decisions, policy version and outbox depth are exported."""
+    await make_user("m@corp.example")
+    token = await login(client, "m@corp.example")
+    await client.post("/api/v2/users/login", json={"email": "m@corp.example", "password": "no"})
+    await client.post(
+        "/api/v2/authcheck",
+        json={
+            "checks": {
+                "a": {"action": "read", "object": {"resource_type": "user", "owner_id": "me"}},
+                "b": {"action": "read", "object": {"resource_type": "license"}},
+            }
+        },
+        headers={"Coder-Session-Token": token},
+    )
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = await resp.text()
+    for line in (
+        'authsvc_http_requests_total{method="POST",route="/api/v2/users/login",status="201"} 1.0',
+        'authsvc_logins_total{outcome="success"} 1.0',
+        'authsvc_logins_total{outcome="rejected"} 1.0',
+        'authsvc_authz_decisions_total{decision="allow"} 1.0',
+        'authsvc_authz_decisions_total{decision="deny"} 1.0',
+        "authsvc_outbox_depth 0.0",
+    ):
+        assert line in text, line
+    assert "authsvc_policy_info{version=" in text
+    assert "authsvc_http_request_duration_seconds_bucket" in text
+
+
+async def test_rate_limit_hits_are_counted(make_client: MakeClient) -> None:
+    """A 429 shows up in authsvc_rate_limited_total."""
+    client = await make_client(login_rate_limit=1, login_failure_limit=-1)
+    for _ in range(2):
+        await client.post("/api/v2/users/login", json={"email": "x@corp.example", "password": "p"})
+    text = await (await client.get("/metrics")).text()
+    assert 'authsvc_rate_limited_total{route="/api/v2/users/login"} 1.0' in text
+
+
+def _json_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    formatter = JsonFormatter()
+    return [json.loads(formatter.format(r)) for r in caplog.records]
+
+
+async def test_every_line_of_a_request_has_its_id(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture, make_user: MakeUser
+) -> None:
+    """Log lines written while handling a request carry its id, and X-Request-Id echoes it."""
+    client = await make_client(login_failure_limit=2)
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            resp = await client.post(
+                "/api/v2/users/login",
+                json={"email": "nobody@corp.example", "password": "p"},
+                headers={"X-Request-Id": "req-42"},
+            )
+    assert resp.headers["X-Request-Id"] == "req-42"
+    lines = [
+        line for line in _json_lines(caplog) if line["logger"].startswith(("authsvc", "service"))
+    ]
+    assert lines
+    assert all(line.get("request_id") == "req-42" for line in lines), lines
+
+
+async def test_secrets_never_logged(
+    make_client: MakeClient, smtp: RecordingSmtp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Passwords, session tokens and passcodes never reach the log (SMTP configured)."""
+    client = await make_client(smtp_host="127.0.0.1", smtp_port=smtp.port, log_level="DEBUG")
+    from service import keys
+    from service.auth.users import NewUser
+
+    app = client.app
+    await app[keys.DIRECTORY].create(
+        NewUser("sec@corp.example", "sec", await app[keys.PASSWORDS].hash(STRONG))
+    )
+    with caplog.at_level(logging.DEBUG):
+        token = await login(client, "sec@corp.example")
+        await client.get("/api/v2/users/me", params={"coder_session_token": token})
+        await client.post("/api/v2/users/otp/request", json={"email": "sec@corp.example"})
+        await wait_until(lambda: len(smtp.messages) == 1)
+        body = smtp.messages[0].get_body(preferencelist=("plain",)).get_content()
+        code = body.split("one-time passcode: ")[1].split()[0]
+        new = "A-Whole-New-Secret-7"
+        resp = await client.post(
+            "/api/v2/users/otp/change-password",
+            json={"email": "sec@corp.example", "one_time_passcode": code, "password": new},
+        )
+        assert resp.status == 204
+    # Everything the service process logs: its own loggers and the libraries it runs. Only
+    # aiosmtpd's `mail.log` is left out: that is this test's recording SMTP server.
+    lines = [line for line in _json_lines(caplog) if line["logger"] != "mail.log"]
+    assert any(
+        line["logger"].startswith("aiosmtplib") or "service" in line["logger"] for line in lines
+    )
+    text = "\n".join(json.dumps(line) for line in lines)
+    for secret in (STRONG, new, token, token.split("-")[1], code):
+        assert secret not in text
