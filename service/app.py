@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -39,6 +40,7 @@ from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
 from service.metrics import Metrics
 from service.middleware import authenticate, error_envelope, rate_limit, request_context
 from service.settings import Settings
+from service.store.changes import RedisChangeFeed
 from service.store.onetime import RedisOneTimeStore
 from service.store.otp import RedisOtpStore
 from service.store.outbox import RedisOutbox
@@ -95,9 +97,10 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             settings.argon2_memory_cost, settings.argon2_time_cost, settings.argon2_parallelism
         )
         passwords = Passwords(hasher, pool)
-        user_store = RedisUserStore(redis)
+        changes = RedisChangeFeed(redis)
+        user_store = RedisUserStore(redis, changes)
         sessions = SessionManager(
-            RedisSessionStore(redis, settings.session_max_lifetime),
+            RedisSessionStore(redis, settings.session_max_lifetime, changes),
             clock,
             settings.session_duration,
             settings.session_max_lifetime,
@@ -109,7 +112,9 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.USERS] = user_store
         app[keys.DIRECTORY] = UserDirectory(user_store, clock)
         app[keys.SESSIONS] = sessions
-        app[keys.AUTHENTICATOR] = Authenticator(sessions, user_store)
+        authenticator = Authenticator(sessions, user_store, clock, settings.session_cache_ttl)
+        changes.subscribe(authenticator.forget)
+        app[keys.AUTHENTICATOR] = authenticator
         app[keys.LIMITER] = limiter
         app[keys.AUTHCHECK] = AuthChecker(policies, user_store)
         app[keys.LOGIN] = LoginService(
@@ -181,10 +186,20 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.RESET] = reset
         app[keys.OUTBOX_WORKER] = worker
         worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
+        feed_task = asyncio.create_task(changes.run(), name="change-feed")
+        # Everything alive now lives as long as the process: keep the cycle collector from
+        # rescanning it on every collection (cuts p99 under load; see bench/).
+        gc.collect()
+        gc.freeze()
         try:
             async with _policy_reloading(policies, settings.policy_watch_interval):
                 yield
         finally:
+            changes.stop()
+            try:
+                await asyncio.wait_for(feed_task, timeout=5)
+            except TimeoutError:
+                log.error("change feed did not stop in time")
             await http.close()
             worker.stop()
             try:

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout: Duration = 30
+    reuse_port: bool = False
+    session_cache_ttl: float = Field(1.0, ge=0)
     product_name: str = "Coder"
     brand_color: Color = "#2563eb"
     brand_text_color: Color = "#ffffff"

@@ -9,7 +9,6 @@ from service.api.binding import bind
 from service.api.models import AuthorizationRequest
 from service.api.responses import json_response
 from service.authz.authcheck import Caller, Check
-from service.authz.policy import RoleSet
 from service.middleware import authenticated
 
 
@@ -17,7 +16,7 @@ from service.middleware import authenticated
 async def authcheck(request: web.Request) -> web.StreamResponse:
     """Answer a batch of "may I do ACTION to OBJECT?" questions (spec §2.2)."""
     body = bind(AuthorizationRequest, await request.read())
-    user = request[keys.ACTOR].user
+    actor = request[keys.ACTOR]
     checks = {
         key: Check(
             action=c.action,
@@ -29,7 +28,7 @@ async def authcheck(request: web.Request) -> web.StreamResponse:
         )
         for key, c in body.checks.items()
     }
-    caller = Caller(user.id, RoleSet.of(user.roles, user.orgs))
+    caller = Caller(actor.user.id, actor.roles)
     answers = await request.app[keys.AUTHCHECK].answer(caller, checks)
     allowed = sum(answers.values())
     decisions = request.app[keys.METRICS].authz

@@ -7,6 +7,7 @@ go-playground tags Coder declares on its structs.
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
@@ -108,27 +109,45 @@ def _type_error(value: Any, struct: str, path: list[str], go_type: str) -> ApiEr
     )
 
 
+# Per model: field name -> (kind, annotation, element model), computed once per class.
+_Plan = dict[str, tuple[str, Any, Any]]
+
+
+@functools.cache
+def _plan(model: type[GoStruct]) -> _Plan:
+    plan: _Plan = {}
+    for name, info in model.model_fields.items():
+        ann = _strip_optional(info.annotation)
+        if ann is str or ann is bool:
+            plan[name] = ("scalar", ann, None)
+        elif isinstance(ann, type) and issubclass(ann, GoStruct):
+            plan[name] = ("struct", ann, None)
+        elif get_origin(ann) is dict:
+            plan[name] = ("map", ann, get_args(ann)[1])
+        else:  # pragma: no cover - models only use the types above
+            raise TypeError(f"unsupported request field type {ann!r}")
+    return plan
+
+
 def _conform(model: type[GoStruct], obj: dict[str, Any], path: list[str]) -> dict[str, Any]:
     """Keep known keys, drop nulls (Go leaves the zero value), raise Go's first type error."""
+    plan = _plan(model)
     out: dict[str, Any] = {}
     for key, value in obj.items():
-        info = model.model_fields.get(key)
-        if info is None or value is None:
+        field = plan.get(key)
+        if field is None or value is None:
             continue
-        ann = _strip_optional(info.annotation)
-        here = [*path, key]
-        if ann is str or ann is bool:
+        kind, ann, elem = field
+        if kind == "scalar":
             if not isinstance(value, ann):
-                raise _type_error(value, model.go_name, here, _go_type(ann))
+                raise _type_error(value, model.go_name, [*path, key], _go_type(ann))
             out[key] = value
-        elif isinstance(ann, type) and issubclass(ann, GoStruct):
-            if not isinstance(value, dict):
-                raise _type_error(value, model.go_name, here, _go_type(ann))
-            out[key] = _conform(ann, value, here)
-        elif get_origin(ann) is dict:
-            if not isinstance(value, dict):
-                raise _type_error(value, model.go_name, here, _go_type(ann))
-            _, elem = get_args(ann)
+        elif not isinstance(value, dict):
+            raise _type_error(value, model.go_name, [*path, key], _go_type(ann))
+        elif kind == "struct":
+            out[key] = _conform(ann, value, [*path, key])
+        else:
+            here = [*path, key]
             conformed: dict[str, Any] = {}
             for k, v in value.items():
                 if v is None:
@@ -138,8 +157,6 @@ def _conform(model: type[GoStruct], obj: dict[str, Any], path: list[str]) -> dic
                 else:
                     conformed[k] = _conform(elem, v, here)
             out[key] = conformed
-        else:  # pragma: no cover - models only use the types above
-            raise TypeError(f"unsupported request field type {ann!r}")
     return out
 
 

@@ -1,12 +1,25 @@
-"""Who is calling: a verified session and its active user (Coder's apiKeyMiddleware)."""
+"""Who is calling: a verified session and its active user (Coder's apiKeyMiddleware).
+
+Verified callers are cached in the process for at most SESSION_CACHE_TTL seconds of real time
+(default 1). A write that changes a session or a user evicts its entries at once in the process
+that made it, and the change feed tells every other replica, so a revoked session, a suspended
+user or changed roles take effect everywhere within that bound even if a message is lost.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Final
 
 from service.auth.sessions import Session, SessionManager, signed_out
 from service.auth.users import User, UserStore
+from service.authz.policy import RoleSet
 from service.errors import ApiError
+
+CACHE_SIZE: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -15,17 +28,53 @@ class Actor:
 
     user: User
     session: Session
+    roles: RoleSet = field(default_factory=lambda: RoleSet.of((), {}))
+
+
+@dataclass
+class _Entry:
+    actor: Actor
+    cached_at: float
 
 
 class Authenticator:
     """Turns a session token into an Actor, or raises ApiError 401."""
 
-    def __init__(self, sessions: SessionManager, users: UserStore) -> None:
+    def __init__(
+        self,
+        sessions: SessionManager,
+        users: UserStore,
+        clock: Callable[[], float],
+        cache_ttl: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
         self._users = users
+        self._clock = clock
+        self._ttl = cache_ttl
+        self._monotonic = monotonic
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._by_user: dict[str, set[str]] = {}
+        self._by_session: dict[str, str] = {}
 
     async def authenticate(self, token: str) -> Actor:
         """Verify the token, load the user, apply Coder's status rules."""
+        entry = self._cache.get(token) if self._ttl > 0 else None
+        if entry is not None:
+            session = entry.actor.session
+            if (
+                self._monotonic() - entry.cached_at < self._ttl
+                and session.expires_at > self._clock()
+                and not self._sessions.refresh_due(session, self._clock())
+            ):
+                return entry.actor
+            self._evict(token)
+        actor = await self._verify(token)
+        if self._ttl > 0:
+            self._remember(token, actor)
+        return actor
+
+    async def _verify(self, token: str) -> Actor:
         session, refreshed = await self._sessions.verify(token)
         user = await self._users.get(session.user_id)
         if user is None or session.created_at < user.sessions_valid_after:
@@ -47,4 +96,33 @@ class Authenticator:
                 f'User is not active (status = "{user.status}"). '
                 "Contact an admin to reactivate your account.",
             )
-        return Actor(user=user, session=session)
+        return Actor(user=user, session=session, roles=RoleSet.of(user.roles, user.orgs))
+
+    def _remember(self, token: str, actor: Actor) -> None:
+        self._evict(token)
+        self._cache[token] = _Entry(actor, self._monotonic())
+        self._by_user.setdefault(actor.user.id, set()).add(token)
+        self._by_session[actor.session.id] = token
+        while len(self._cache) > CACHE_SIZE:
+            self._evict(next(iter(self._cache)))
+
+    def _evict(self, token: str) -> None:
+        entry = self._cache.pop(token, None)
+        if entry is None:
+            return
+        tokens = self._by_user.get(entry.actor.user.id)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._by_user[entry.actor.user.id]
+        self._by_session.pop(entry.actor.session.id, None)
+
+    def forget(self, kind: str, ident: str) -> None:
+        """Evict what a change makes stale: kind `user` (a user id) or `session` (a key id)."""
+        if kind == "user":
+            for token in list(self._by_user.get(ident, ())):
+                self._evict(token)
+        elif kind == "session":
+            cached = self._by_session.get(ident)
+            if cached is not None:
+                self._evict(cached)

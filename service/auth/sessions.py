@@ -29,7 +29,7 @@ def hash_secret(secret: str) -> str:
 
 @dataclass(frozen=True)
 class Session:
-    """A stored session (API key row)."""
+    """A stored session (API key row); `hashed_secret` is the SHA-256 hex digest."""
 
     id: str
     user_id: str
@@ -130,12 +130,19 @@ class SessionManager:
             raise signed_out(f'API key expired at "{go_time_string(session.expires_at)}".')
         return await self._refresh(session, now)
 
+    @staticmethod
+    def refresh_due(session: Session, now: float) -> bool:
+        """True when a use now must write (slide the expiry, or record the hourly last use)."""
+        return (
+            session.expires_at - now <= session.lifetime - REFRESH_INTERVAL
+            or now - session.last_used >= REFRESH_INTERVAL
+        )
+
     async def _refresh(self, session: Session, now: float) -> tuple[Session, bool]:
         # Coder: when expires_at - now <= lifetime - 1h, move expiry to now + lifetime.
         # We also never pass the absolute cap (created_at + SESSION_MAX_LIFETIME).
         due = session.expires_at - now <= session.lifetime - REFRESH_INTERVAL
-        stale = now - session.last_used >= REFRESH_INTERVAL
-        if not (due or stale):
+        if not self.refresh_due(session, now):
             return session, False
         expires_at = session.expires_at
         if due:

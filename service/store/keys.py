@@ -101,6 +101,11 @@ def deployment_id() -> str:
     return f"{_USERS}:deployment-id"
 
 
+def changes_channel() -> str:
+    """Pub/sub channel: `user:<id>` / `session:<key id>` changed (cache eviction)."""
+    return f"{PREFIX}:changes"
+
+
 def one_time(kind: str, state: str) -> str:
     """Hash: a one-time record (OAuth flow, conversion state); TTL = its lifetime."""
     return f"{PREFIX}:{kind}:{{{state}}}"

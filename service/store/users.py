@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from service.auth.users import User, UserExists
 from service.store import keys
+from service.store.changes import RedisChangeFeed
 from service.store.redis import Redis
 
 _CREATE = """
@@ -80,8 +81,9 @@ def _decode(raw: dict[str, str]) -> User:
 class RedisUserStore:
     """UserStore on Redis. Users are durable: no TTL."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, changes: RedisChangeFeed | None = None) -> None:
         self._redis = redis
+        self._changes = changes
         self._create = redis.register_script(_CREATE)
         self._update = redis.register_script(_UPDATE)
         self._link = redis.register_script(_LINK)
@@ -143,6 +145,8 @@ class RedisUserStore:
                 raise ValueError(f"cannot update user field {name!r}")
             args += [name, _encode(name, value)]
         await self._update(keys=[keys.user(user_id)], args=args)
+        if self._changes is not None:
+            await self._changes.publish("user", user_id)
 
     async def _created_once(self, key: str) -> str:
         await self._redis.set(key, str(uuid.uuid4()), nx=True)
@@ -164,4 +168,6 @@ class RedisUserStore:
             keys=[keys.user(user_id), keys.user_link(provider, subject)],
             args=[user_id, login_type, provider, subject, repr(now)],
         )
+        if self._changes is not None:
+            await self._changes.publish("user", user_id)
         return bool(result == 1)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.exceptions
 
-from service.auth.sessions import Session
+from service.auth.sessions import Session, hash_secret
 from service.auth.users import NewUser, UserDirectory
 from service.store.onetime import RedisOneTimeStore
 from service.store.otp import RedisOtpStore
@@ -71,7 +71,10 @@ async def test_store_suite(client: Redis) -> None:
     assert (await users.get(user.id)).status == "dormant"  # type: ignore[union-attr]
 
     sessions = RedisSessionStore(client, 86400)
-    session = Session(f"k{tag[-9:]}", user.id, "h", now, now + 60, now, 60, "password", "1.2.3.4")
+    now = int(now * 1000) / 1000  # sessions are stored with millisecond times
+    session = Session(
+        f"k{tag[-9:]}", user.id, hash_secret("s"), now, now + 60, now, 60, "password", "1.2.3.4"
+    )
     await sessions.put(session)
     assert await sessions.get(session.id) == session
     await sessions.extend(session.id, now + 120, now + 1)

@@ -1,0 +1,438 @@
+"""authsvc's benchmark: `python -m bench [--seconds 10] [--out bench/results]`.
+
+Starts its own redis-server on a free loopback port, the service, and a baseline aiohttp app;
+drives them with wrk (Debian package, installed when missing); prints a table and writes
+`latest.json` and `latest.png` to --out. Every figure that matters is a ratio against a
+baseline measured in the same run, because shared machines are noisy.
+
+Scenarios:
+  baseline           the same aiohttp + pydantic stack, JSON POST of the same size, no Redis/auth
+  authcheck x1 / x2  10-check authcheck with a session token, 1 and 2 processes (SO_REUSEPORT)
+  login              password login with the default argon2id parameters, against the ceiling
+                     cores / argon2 verify time (measured here)
+  authcheck+login    authcheck p99 while logins saturate the hashing pool
+  session memory     Redis bytes per live session over 100,000 sessions
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.auth.passwords import PasswordHasher  # noqa: E402
+from tests.support import ServeProcess, free_port, start_redis  # noqa: E402
+
+SECRET = "benchmark-secret-key-0123456789"
+PASSWORD = "Bench-Password-2026!"
+CHECKS = {
+    f"check-{i}": {
+        "action": ["read", "update", "create", "delete"][i % 4],
+        "object": {
+            "resource_type": ["workspace", "template", "user", "group", "file"][i % 5],
+            **({"owner_id": "me"} if i % 2 else {}),
+        },
+    }
+    for i in range(10)
+}
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float
+    errors: int
+
+
+def ensure_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk:
+        return wrk
+    print("installing wrk (Debian package) ...", flush=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    return shutil.which("wrk") or "wrk"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(
+    binary: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+) -> tuple[float, float, float, int, int]:
+    """Run wrk; returns (requests/s, p50 ms, p99 ms, requests, non-2xx+errors)."""
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+    lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+    script.write(
+        f'wrk.method = "POST"\nwrk.body = [[{json.dumps(body)}]]\n'
+        f'wrk.headers["Content-Type"] = "application/json"\n{lua_headers}'
+    )
+    script.close()
+    out = subprocess.run(
+        [
+            binary,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)
+    return rps, p50, p99, total, failed
+
+
+def measure(
+    name: str,
+    binary: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    seconds: float,
+    pids: list[int],
+    connections: int = 32,
+) -> Result:
+    before = cpu_seconds(pids)
+    rps, p50, p99, total, failed = wrk(binary, url, body, headers, seconds, connections)
+    cpu = (cpu_seconds(pids) - before) / max(total, 1) * 1e6
+    result = Result(name, rps, p50, p99, cpu, failed)
+    print(
+        f"  {name:<28} {rps:>9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+        f"cpu {cpu:6.0f} µs/req  errors {failed}",
+        flush=True,
+    )
+    return result
+
+
+def post(url: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def start_baseline(port: int, reuse: bool = False) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "bench.baseline", str(port)] + (["--reuse-port"] if reuse else [])
+    process = subprocess.Popen(args, cwd=ROOT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            post(f"http://127.0.0.1:{port}/api/v2/authcheck", {"checks": {}})
+            return process
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("baseline did not start")
+
+
+def verify_seconds(samples: int = 30) -> float:
+    hasher = PasswordHasher(19456, 2, 1)
+    hashed = hasher.hash(PASSWORD)
+    start = time.perf_counter()
+    for _ in range(samples):
+        hasher.verify(hashed, PASSWORD)
+    return (time.perf_counter() - start) / samples
+
+
+async def session_memory(redis_url: str, count: int) -> float:
+    from service.auth.sessions import Session, hash_secret
+    from service.store.redis import connect
+    from service.store.sessions import RedisSessionStore
+
+    client = connect(redis_url.rsplit("/", 1)[0] + "/1", timeout=5)
+    try:
+        await client.flushdb()
+        store = RedisSessionStore(client, 30 * 86400)
+        before = int((await client.info("memory"))["used_memory"])
+        now = time.time()
+        users = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(count // 5)]
+        for start in range(0, count, 100):
+            await asyncio.gather(
+                *[
+                    store.put(
+                        Session(
+                            f"{i:010d}",
+                            users[i % len(users)],
+                            hash_secret(str(i)),
+                            now,
+                            now + 86400,
+                            now,
+                            86400,
+                            "password",
+                            "10.0.0.1",
+                        )
+                    )
+                    for i in range(start, min(start + 100, count))
+                ]
+            )
+        after = int((await client.info("memory"))["used_memory"])
+        await client.flushdb()
+        return (after - before) / count
+    finally:
+        await client.aclose()
+
+
+def chart(results: dict[str, Result], ratios: dict[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.barh(names, [results[n].rps for n in names], color="#2563eb")
+    left.set_xlabel("requests / s (higher is better)")
+    left.invert_yaxis()
+    right.barh(names, [results[n].p99_ms for n in names], color="#7c3aed")
+    right.set_xlabel("p99 latency, ms (lower is better)")
+    right.invert_yaxis()
+    right.set_yticklabels([])
+    fig.suptitle(
+        "authsvc benchmark: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if "ratio" in k),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    binary = ensure_wrk()
+    cores = os.cpu_count() or 1
+    redis = start_redis()
+    processes: list[Any] = []
+    results: dict[str, Result] = {}
+    try:
+        env = {
+            "AUTHSVC_REDIS_URL": redis.url,
+            "AUTHSVC_SECRET_KEY": SECRET,
+            "AUTHSVC_CONFIG_DIR": str(ROOT / "config"),
+            # Limits off: the benchmark sends far more than 512 requests a minute from one address.
+            "AUTHSVC_API_RATE_LIMIT": "-1",
+            "AUTHSVC_LOGIN_RATE_LIMIT": "-1",
+            "AUTHSVC_LOGIN_FAILURE_LIMIT": "-1",
+            "AUTHSVC_REUSE_PORT": "true",
+        }
+        print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
+        base_port = free_port()
+        baseline = start_baseline(base_port)
+        processes.append(baseline)
+        print("scenarios:", flush=True)
+        results["baseline"] = measure(
+            "baseline (JSON POST)",
+            binary,
+            f"http://127.0.0.1:{base_port}/api/v2/authcheck",
+            {"checks": CHECKS},
+            {},
+            args.seconds,
+            [baseline.pid],
+        )
+        baseline.terminate()
+        baseline.wait()
+
+        first = ServeProcess(env)
+        processes.append(first)
+        post(
+            f"{first.url}/api/v2/users/first",
+            {"email": "bench@bench.example", "username": "bench", "password": PASSWORD},
+        )
+        token = post(
+            f"{first.url}/api/v2/users/login",
+            {"email": "bench@bench.example", "password": PASSWORD},
+        )["session_token"]
+        headers = {"Coder-Session-Token": token}
+        url = f"{first.url}/api/v2/authcheck"
+        results["authcheck x1"] = measure(
+            "authcheck x1",
+            binary,
+            url,
+            {"checks": CHECKS},
+            headers,
+            args.seconds,
+            [first.process.pid],
+        )
+        second = ServeProcess(env, port=first.port)
+        processes.append(second)
+        results["authcheck x2"] = measure(
+            "authcheck x2",
+            binary,
+            url,
+            {"checks": CHECKS},
+            headers,
+            args.seconds,
+            [first.process.pid, second.process.pid],
+            connections=64,
+        )
+        second.stop()
+        processes.remove(second)
+
+        verify = verify_seconds()
+        ceiling = cores / verify
+        login_body = {"email": "bench@bench.example", "password": PASSWORD}
+        results["login"] = measure(
+            "login",
+            binary,
+            f"{first.url}/api/v2/users/login",
+            login_body,
+            {},
+            args.seconds,
+            [first.process.pid],
+            connections=cores * 4,
+        )
+        rest = measure(
+            "authcheck at rest (c=8)",
+            binary,
+            url,
+            {"checks": CHECKS},
+            headers,
+            args.seconds,
+            [first.process.pid],
+            connections=8,
+        )
+        results["authcheck at rest"] = rest
+        loader = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys,json; sys.path.insert(0, sys.argv[1]); from bench.__main__ import wrk; "
+                "print(json.dumps(wrk(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), {}, "
+                "float(sys.argv[5]) + 2, int(sys.argv[6]))))",
+                str(ROOT),
+                binary,
+                f"{first.url}/api/v2/users/login",
+                json.dumps(login_body),
+                str(args.seconds),
+                str(cores * 4),
+            ],
+            stdout=subprocess.PIPE,
+        )
+        time.sleep(1)
+        results["authcheck during logins"] = measure(
+            "authcheck during logins (c=8)",
+            binary,
+            url,
+            {"checks": CHECKS},
+            headers,
+            args.seconds,
+            [first.process.pid],
+            connections=8,
+        )
+        loader.wait()
+        per_session = asyncio.run(session_memory(redis.url, args.sessions))
+        print(
+            f"  session memory               {per_session:.0f} bytes per session "
+            f"({args.sessions} sessions)"
+        )
+    finally:
+        for p in processes:
+            if isinstance(p, ServeProcess):
+                p.stop()
+            elif p.poll() is None:
+                p.terminate()
+                p.wait()
+        redis.stop()
+
+    ratios = {
+        "authcheck x1 / baseline ratio": results["authcheck x1"].rps / results["baseline"].rps,
+        "authcheck x2 / x1 ratio": results["authcheck x2"].rps / results["authcheck x1"].rps,
+        "login / hashing ceiling ratio": results["login"].rps / ceiling,
+        "authcheck p99 during logins / at rest ratio": results["authcheck during logins"].p99_ms
+        / results["authcheck at rest"].p99_ms,
+        "argon2 verify ms": verify * 1000,
+        "hashing ceiling logins/s": ceiling,
+        "redis bytes per session": per_session,
+    }
+    targets = {
+        "authcheck x1 / baseline ratio": ">= 0.70",
+        "authcheck x2 / x1 ratio": ">= 1.6",
+        "login / hashing ceiling ratio": ">= 0.85",
+        "authcheck p99 during logins / at rest ratio": "<= 3",
+        "redis bytes per session": "<= 300",
+    }
+    print("\nfigure                                        value     target")
+    for key, value in ratios.items():
+        print(f"{key:<45} {value:>8.2f}   {targets.get(key, '')}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "arch": platform.machine(),
+                    "cores": cores,
+                    "python": platform.python_version(),
+                },
+                "seconds": args.seconds,
+                "results": {k: asdict(v) for k, v in results.items()},
+                "figures": ratios,
+                "targets": targets,
+            },
+            indent=2,
+        )
+    )
+    chart(results, ratios, args.out / "latest.png")
+    print(f"\nwrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
+
+
+if __name__ == "__main__":
+    main()
