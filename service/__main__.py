@@ -175,6 +175,25 @@ def _mail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from service.store.audit import RedisAuditLog
+
+    settings = load_settings(redis_url=args.redis_url)
+    if settings.embedded:
+        raise CommandError("audit tail needs the shared store: set AUTHSVC_REDIS_URL")
+
+    async def tail() -> list[dict[str, Any]]:
+        redis = connect(settings.redis_url, settings.redis_timeout)
+        try:
+            return await RedisAuditLog(redis, settings.audit_max_entries).tail(args.n)
+        finally:
+            await redis.aclose()
+
+    for event in asyncio.run(tail()):
+        print(json.dumps(event))
+    return 0
+
+
 def _users(args: argparse.Namespace) -> int:
     settings = load_settings(redis_url=args.redis_url)
 
@@ -269,6 +288,13 @@ def _parser() -> argparse.ArgumentParser:
     mail.set_defaults(func=_mail)
     msub = mail.add_subparsers(dest="mail_command", required=True)
     msub.add_parser("status", help="print the outbox depth: queued, in flight, retrying, dead")
+
+    audit = sub.add_parser("audit", help="read the audit trail")
+    audit.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")
+    audit.set_defaults(func=_audit)
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    tail = asub.add_parser("tail", help="print the newest events as JSON lines, oldest first")
+    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
 
     policy = sub.add_parser("policy", help="validate or query the role policy")
     policy.set_defaults(func=_policy)

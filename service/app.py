@@ -40,6 +40,7 @@ from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
 from service.metrics import Metrics
 from service.middleware import authenticate, error_envelope, rate_limit, request_context
 from service.settings import Settings
+from service.store.audit import RedisAuditLog
 from service.store.changes import RedisChangeFeed
 from service.store.onetime import RedisOneTimeStore
 from service.store.otp import RedisOtpStore
@@ -107,6 +108,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         )
         limiter = RedisRateLimiter(redis, clock)
         app[keys.REDIS] = redis
+        app[keys.AUDIT] = RedisAuditLog(redis, settings.audit_max_entries)
         app[keys.HASH_POOL] = pool
         app[keys.PASSWORDS] = passwords
         app[keys.USERS] = user_store

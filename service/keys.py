@@ -22,6 +22,7 @@ from service.clock import Clock
 from service.mail.worker import OutboxWorker
 from service.metrics import Metrics
 from service.settings import Settings
+from service.store.audit import RedisAuditLog
 from service.store.onetime import RedisOneTimeStore
 from service.store.outbox import RedisOutbox
 from service.store.redis import Redis
@@ -30,6 +31,7 @@ from service.web.pages import Pages
 SETTINGS = web.AppKey("settings", Settings)
 PAGES = web.AppKey("pages", Pages)
 METRICS = web.AppKey("metrics", Metrics)
+AUDIT = web.AppKey("audit", RedisAuditLog)
 CLOCK = web.AppKey("clock", Clock)
 REDIS = web.AppKey("redis", Redis)
 HASH_POOL = web.AppKey("hash_pool", ThreadPoolExecutor)
@@ -55,3 +57,5 @@ AUTHCHECK = web.AppKey("authcheck", AuthChecker)
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 ACTOR = web.RequestKey("actor", Actor)
+# What a handler knows about the subject of an audited request (e.g. the email asked for).
+AUDIT_FIELDS = web.RequestKey("audit_fields", dict[str, str])

@@ -40,6 +40,35 @@ LOGIN_GROUP: Final = frozenset(
         "/api/v2/users/oauth2/github/callback",
     }
 )
+# Requests that leave an audit record: (method, route) -> event name. Any 429 does too.
+AUDITED: Final = {
+    ("POST", "/api/v2/users/login"): "login",
+    ("POST", "/api/v2/users/logout"): "logout",
+    ("POST", "/api/v2/users/otp/request"): "otp_request",
+    ("POST", "/api/v2/users/otp/change-password"): "password_reset",
+    ("POST", "/api/v2/users/{user}/convert-login"): "convert_login",
+    ("GET", "/api/v2/users/oidc/callback"): "oidc_sign_in",
+    ("GET", "/api/v2/users/oauth2/github/callback"): "github_sign_in",
+}
+
+
+def _audit_record(request: web.Request, event: str, route: str, status: int) -> dict[str, str]:
+    """Time, event, outcome, user (if known), source address. Never a password or a code."""
+    record = {
+        "time": f"{time.time():.3f}",
+        "event": event,
+        "outcome": "success" if status < 400 else "failure",
+        "status": str(status),
+        "route": route,
+        "ip": request[keys.CLIENT_IP],
+        "request_id": request[keys.REQUEST_ID],
+    }
+    if keys.ACTOR in request:
+        record["user_id"] = request[keys.ACTOR].user.id
+    record.update(request.get(keys.AUDIT_FIELDS, {}))
+    return record
+
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreUnavailable)
 
@@ -84,6 +113,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         request.app[keys.METRICS].observe(route, request.method, status, elapsed)
+        event = AUDITED.get((request.method, route), "")
+        if status == 429:
+            event = "rate_limited"  # whatever was attempted (the route says what)
+        if event and keys.AUDIT in request.app:
+            await request.app[keys.AUDIT].append(_audit_record(request, event, route, status))
         # Never the query string: it may carry a session token (coder_session_token=...).
         log.info(
             "%s %s %d %.1fms",

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     shutdown_timeout: Duration = 30
     reuse_port: bool = False
     session_cache_ttl: float = Field(1.0, ge=0)
+    audit_max_entries: int = Field(100_000, ge=1000)
     product_name: str = "Coder"
     brand_color: Color = "#2563eb"
     brand_text_color: Color = "#ffffff"

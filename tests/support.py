@@ -50,7 +50,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -58,16 +58,22 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def crash(self) -> None:
+        """SIGKILL: no shutdown, no final save."""
+        self.process.kill()
+        self.process.wait()
 
 
-def start_redis(port: int | None = None, *extra: str) -> RedisServer:
+def start_redis(port: int | None = None, *extra: str, workdir: str | None = None) -> RedisServer:
     """Start redis-server on 127.0.0.1 and wait until it answers PING."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (Debian package redis-server)")
     port = port or free_port()
-    workdir = tempfile.mkdtemp(prefix="authsvc-redis-")
+    workdir = workdir or tempfile.mkdtemp(prefix="authsvc-redis-")
     process = subprocess.Popen(
         [
             binary,

@@ -135,3 +135,44 @@ async def test_secrets_never_logged(
     text = "\n".join(json.dumps(line) for line in lines)
     for secret in (STRONG, new, token, token.split("-")[1], code):
         assert secret not in text
+
+
+async def test_audit_trail(make_client: MakeClient, smtp: RecordingSmtp, redis_url: str) -> None:
+    """Logins, failures, logout, code requests, resets and rate-limit hits are appended to the
+    audit stream with time, user, address and outcome - never a password or a code - and
+    `audit tail` prints them."""
+    from service import keys
+    from service.auth.users import NewUser
+    from tests.test_cli import run
+
+    client = await make_client(smtp_host="127.0.0.1", smtp_port=smtp.port, login_rate_limit=4)
+    app = client.app
+    user = await app[keys.DIRECTORY].create(
+        NewUser("aud@corp.example", "aud", await app[keys.PASSWORDS].hash(STRONG))
+    )
+    assert user is not None
+    token = await login(client, "aud@corp.example")
+    await client.post("/api/v2/users/login", json={"email": "aud@corp.example", "password": "nope"})
+    await client.post("/api/v2/users/logout", headers={"Coder-Session-Token": token})
+    await client.post("/api/v2/users/otp/request", json={"email": "aud@corp.example"})
+    for _ in range(3):
+        await client.post("/api/v2/users/login", json={"email": "x@corp.example", "password": "p"})
+    events = await app[keys.AUDIT].tail(50)
+    kinds = [(e["event"], e["outcome"]) for e in events]
+    assert kinds[:5] == [
+        ("login", "success"),
+        ("login", "failure"),
+        ("logout", "success"),
+        ("otp_request", "success"),
+        ("login", "failure"),
+    ]
+    assert ("rate_limited", "failure") in kinds
+    first = events[0]
+    assert first["user_id"] == user.id and first["email"] == "aud@corp.example"
+    assert first["ip"] == "127.0.0.1" and float(first["time"]) > 0
+    assert events[2]["user_id"] == user.id  # logout: the session's user
+    text = json.dumps(events)
+    assert STRONG not in text and "nope" not in text and token not in text
+    printed = run(redis_url, "audit", "tail", "-n", "3")
+    assert printed.returncode == 0
+    assert [json.loads(line)["event"] for line in printed.stdout.splitlines()][-1] == "rate_limited"

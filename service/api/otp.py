@@ -28,6 +28,7 @@ async def request_code(request: web.Request) -> web.StreamResponse:
     """POST /users/otp/request: always 204 once the body is valid (spec §2.4)."""
     _refuse_if_disabled(request)
     body = bind(RequestOneTimePasscodeRequest, await request.read())
+    request[keys.AUDIT_FIELDS] = {"email": body.email}
     try:
         await request.app[keys.RESET].request(body.email)
     except STORE_ERRORS:
@@ -40,5 +41,6 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     """POST /users/otp/change-password (spec §2.5)."""
     _refuse_if_disabled(request)
     body = bind(ChangePasswordWithOneTimePasscodeRequest, await request.read())
+    request[keys.AUDIT_FIELDS] = {"email": body.email}
     await request.app[keys.RESET].change_password(body.email, body.one_time_passcode, body.password)
     return web.Response(status=204)

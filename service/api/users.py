@@ -21,7 +21,11 @@ from service.middleware import authenticated, current_actor
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /users/login (spec §2.3)."""
     body = bind(LoginWithPasswordRequest, await request.read())
-    token = await request.app[keys.LOGIN].login(body.email, body.password, request[keys.CLIENT_IP])
+    request[keys.AUDIT_FIELDS] = {"email": body.email}
+    user_id, token = await request.app[keys.LOGIN].login(
+        body.email, body.password, request[keys.CLIENT_IP]
+    )
+    request[keys.AUDIT_FIELDS]["user_id"] = user_id
     response = json_response(201, {"session_token": token})
     secure = request.app[keys.SETTINGS].secure_auth_cookie
     # No Expires/Max-Age: a browser-session cookie, as Coder sets it.

@@ -108,7 +108,7 @@ class LoginService:
             log.info("password re-hashed with current parameters", extra={"user_id": user.id})
         return user
 
-    async def login(self, email: str, password: str, ip: str) -> str:
-        """Check credentials and issue a session token."""
+    async def login(self, email: str, password: str, ip: str) -> tuple[str, str]:
+        """Check credentials and issue a session: (user id, token)."""
         user = await self.check_credentials(email, password)
-        return await self._sessions.issue(user.id, "password", ip)
+        return user.id, await self._sessions.issue(user.id, "password", ip)

@@ -101,6 +101,11 @@ def deployment_id() -> str:
     return f"{_USERS}:deployment-id"
 
 
+def audit_stream() -> str:
+    """Stream: the audit trail (durable, capped at AUDIT_MAX_ENTRIES by trimming)."""
+    return f"{PREFIX}:audit"
+
+
 def changes_channel() -> str:
     """Pub/sub channel: `user:<id>` / `session:<key id>` changed (cache eviction)."""
     return f"{PREFIX}:changes"

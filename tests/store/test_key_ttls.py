@@ -15,6 +15,8 @@ DURABLE = (
     # The outbox's queues: a queued mail must not expire.
     store_keys.outbox_stream(),
     store_keys.outbox_retry(),
+    # The audit trail is kept, bounded by trimming to AUDIT_MAX_ENTRIES rather than by time.
+    store_keys.audit_stream(),
 )
 
 
