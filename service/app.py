@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from service import keys
-from service.api import authz, meta, oauth, otp, users
+from service.api import authz, meta, oauth, openapi, otp, users
 from service.auth.convert import LoginConversion
 from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
@@ -66,6 +66,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/readyz", meta.readyz)
     r.add_get("/metrics", meta.metrics)
     r.add_get("/api/v2/auth/scopes", meta.scopes)
+    r.add_get("/api/v2/openapi.json", openapi.openapi)
     r.add_post("/api/v2/users/login", users.login)
     r.add_post("/api/v2/users/logout", users.logout)
     r.add_get("/api/v2/users/me", users.me)

@@ -1,0 +1,232 @@
+"""GET /api/v2/openapi.json: the service's own OpenAPI 3.1 document.
+
+Request bodies come from the pydantic models the handlers bind (service/api/models.py);
+responses from the models below. Every operation lists the errors it can answer with, each as
+Coder's envelope.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from service.api import models
+from service.api.responses import json_response
+
+
+class ValidationEntry(BaseModel):
+    """One `validations` entry."""
+
+    field: str
+    detail: str
+
+
+class ErrorResponse(BaseModel):
+    """Coder's error envelope (codersdk.Response)."""
+
+    message: str
+    detail: str | None = None
+    validations: list[ValidationEntry] | None = None
+
+
+class LoginWithPasswordResponse(BaseModel):
+    session_token: str = Field(pattern=r"^[0-9A-Za-z]{10}-[0-9A-Za-z]{22}$")
+
+
+class ValidateUserPasswordResponse(BaseModel):
+    valid: bool
+    details: str
+
+
+class ExternalAPIKeyScopes(BaseModel):
+    external: list[str]
+
+
+class OAuthConversionResponse(BaseModel):
+    state_string: str = Field(pattern=r"^convert-[0-9A-Za-z]{32}$")
+    expires_at: str
+    to_type: str
+    user_id: str
+
+
+class CreateFirstUserResponse(BaseModel):
+    user_id: str
+    organization_id: str
+
+
+class Role(BaseModel):
+    name: str
+    display_name: str
+
+
+class User(BaseModel):
+    id: str
+    username: str
+    avatar_url: str
+    name: str
+    email: str
+    created_at: str
+    updated_at: str
+    last_seen_at: str
+    status: str
+    login_type: str
+    theme_preference: str
+    organization_ids: list[str]
+    roles: list[Role]
+
+
+class AuthorizationResponse(BaseModel):
+    model_config = {"json_schema_extra": {"additionalProperties": {"type": "boolean"}}}
+
+
+_ERRORS = {
+    "400": "Bad request: invalid JSON or failed validation",
+    "401": "Not signed in, or the credentials are wrong",
+    "403": "Forbidden",
+    "404": "Not found",
+    "409": "Conflict",
+    "413": "Request body too large",
+    "429": "Rate limited",
+    "500": "Internal error",
+    "503": "The state store is unavailable",
+}
+
+# path, method, request model, success status, response model (None: no body), errors, auth
+_OPERATIONS: list[
+    tuple[str, str, type[BaseModel] | None, str, type[BaseModel] | None, str, bool]
+] = [
+    ("/auth/scopes", "get", None, "200", ExternalAPIKeyScopes, "429 503", False),
+    (
+        "/authcheck",
+        "post",
+        models.AuthorizationRequest,
+        "200",
+        AuthorizationResponse,
+        "400 401 413 429 500 503",
+        True,
+    ),
+    (
+        "/users/login",
+        "post",
+        models.LoginWithPasswordRequest,
+        "201",
+        LoginWithPasswordResponse,
+        "400 401 403 413 429 500 503",
+        False,
+    ),
+    ("/users/logout", "post", None, "200", ErrorResponse, "401 429 503", True),
+    ("/users/me", "get", None, "200", User, "401 429 503", True),
+    ("/users/first", "get", None, "200", ErrorResponse, "404 429 503", False),
+    (
+        "/users/first",
+        "post",
+        models.CreateFirstUserRequest,
+        "201",
+        CreateFirstUserResponse,
+        "400 409 413 429 500 503",
+        False,
+    ),
+    (
+        "/users/otp/request",
+        "post",
+        models.RequestOneTimePasscodeRequest,
+        "204",
+        None,
+        "400 403 413 429 503",
+        False,
+    ),
+    (
+        "/users/otp/change-password",
+        "post",
+        models.ChangePasswordWithOneTimePasscodeRequest,
+        "204",
+        None,
+        "400 403 413 429 500 503",
+        False,
+    ),
+    (
+        "/users/validate-password",
+        "post",
+        models.ValidateUserPasswordRequest,
+        "200",
+        ValidateUserPasswordResponse,
+        "400 401 413 429 503",
+        True,
+    ),
+    (
+        "/users/{user}/convert-login",
+        "post",
+        models.ConvertLoginRequest,
+        "201",
+        OAuthConversionResponse,
+        "400 401 403 413 429 500 503",
+        True,
+    ),
+]
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document (built once)."""
+    components: dict[str, Any] = {}
+    error_ref = _schema(ErrorResponse, components)
+    paths: dict[str, Any] = {}
+    for path, method, request, status, response, errors, auth in _OPERATIONS:
+        operation: dict[str, Any] = {"responses": {}}
+        if request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema(request, components)}},
+            }
+        ok: dict[str, Any] = {"description": "Success"}
+        if response is not None:
+            ok["content"] = {"application/json": {"schema": _schema(response, components)}}
+        operation["responses"][status] = ok
+        for code in errors.split():
+            operation["responses"][code] = {
+                "description": _ERRORS[code],
+                "content": {"application/json": {"schema": error_ref}},
+            }
+        if auth:
+            operation["security"] = [{"CoderSessionToken": []}]
+        if "{user}" in path:
+            operation["parameters"] = [
+                {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
+            ]
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "authsvc",
+            "version": "0.1.0",
+            "description": "Coder's /api/v2 authentication and authorization API.",
+        },
+        "servers": [{"url": "/api/v2"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "CoderSessionToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Coder-Session-Token",
+                }
+            },
+        },
+    }
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    """GET /api/v2/openapi.json."""
+    return json_response(200, document())
