@@ -19,8 +19,9 @@ from typing import Any, Final
 
 import orjson
 
-# Go allows 10000 levels; the scanner here recurses, so it stops well inside Python's stack.
-# No request body of this API nests deeper than 4, and the error text is Go's own.
+# Go allows 10000 levels. Valid bodies are parsed by orjson (up to 1024 levels); the scanner,
+# which only words the error of a body orjson refused, recurses and so stops well inside
+# Python's stack. No request body of this API nests deeper than 4; the error text is Go's own.
 MAX_DEPTH: Final = 256
 
 _WS: Final = frozenset(b" \t\r\n")

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import aiohttp
 import aiohttp.web
 
-from tests.support import free_port
+from tests.support import free_port, terminate
 
 NEXT_CODE = aiohttp.web.AppKey("next_code", dict[str, str])
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc_provider"
@@ -74,13 +74,7 @@ class OidcProviderProcess:
             pass
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
 
 
 class Browser:

@@ -38,6 +38,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def terminate(process: subprocess.Popen[Any]) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL after 10 seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_ready(ready: Any, process: subprocess.Popen[Any], timeout: float, what: str) -> None:
+    """Poll `ready()` until it stops raising OSError; fail if the process exits or time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ready()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
 @dataclass
 class RedisServer:
     """A redis-server process this test run started (stop it with `stop`)."""
@@ -51,13 +75,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self, keep_data: bool = False) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         if not keep_data:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -318,16 +336,11 @@ class ServeProcess:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.get("/healthz")
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("serve did not start") from None
-                time.sleep(0.1)
+        try:
+            wait_ready(lambda: self.get("/healthz").close(), self.process, 20, "serve")
+        except RuntimeError:
+            self.stop()
+            raise
 
     @property
     def url(self) -> str:
@@ -406,27 +419,21 @@ class Nginx:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("nginx did not start") from None
-                time.sleep(0.05)
+        try:
+            wait_ready(
+                lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close(),
+                self.process,
+                10,
+                "nginx",
+            )
+        except RuntimeError:
+            self.stop()
+            raise
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         shutil.rmtree(self.prefix, ignore_errors=True)
