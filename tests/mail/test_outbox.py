@@ -223,3 +223,54 @@ async def test_embedded_mode_prints_mail_to_the_log(
         await wait_until(lambda: "Reset your password" in caplog.text, timeout=5)
     assert "To: emb@corp.example" in caplog.text
     assert "/reset-password/change?otp=" in caplog.text
+
+
+async def test_smtp_down_for_a_minute(aiohttp_client: AiohttpClient, redis_url: str) -> None:
+    """SMTP refusing connections for a minute: codes requested meanwhile arrive afterwards,
+    once each, and work (default retry settings)."""
+    import re
+    import time
+
+    from service import keys
+    from service.app import create_app
+    from service.auth.users import NewUser
+    from tests.conftest import make_settings
+
+    port = free_port()
+    client = await aiohttp_client(
+        create_app(
+            make_settings(redis_url, smtp_host="127.0.0.1", smtp_port=port), clock=system_clock
+        )
+    )
+    app = client.app
+    emails = [f"late{i}@corp.example" for i in range(3)]
+    for email in emails:
+        user = await app[keys.DIRECTORY].create(NewUser(email, email.split("@")[0], ""))
+        assert user is not None
+    started = time.monotonic()
+    for i, email in enumerate(emails):  # requested at 0 s, 20 s and 40 s of the outage
+        assert (await client.post("/api/v2/users/otp/request", json={"email": email})).status == 204
+        await asyncio.sleep(20 if i < 2 else 0)
+    await asyncio.sleep(max(0.0, 60 - (time.monotonic() - started)))
+    assert app[keys.OUTBOX_WORKER].failures >= 3
+    smtp = RecordingSmtp(port).start()
+    try:
+        await wait_until(lambda: len(smtp.messages) >= 3, timeout=45)
+        await asyncio.sleep(1)
+        assert sorted(m["To"] for m in smtp.messages) == sorted(emails)
+        for message in list(smtp.messages):  # the reset mails (each success adds a notice)
+            code = re.search(
+                r"passcode: (\S+)", message.get_body(preferencelist=("plain",)).get_content()
+            )
+            assert code
+            resp = await client.post(
+                "/api/v2/users/otp/change-password",
+                json={
+                    "email": message["To"],
+                    "one_time_passcode": code.group(1),
+                    "password": "After-Outage-42!",
+                },
+            )
+            assert resp.status == 204
+    finally:
+        smtp.stop()
