@@ -13,7 +13,7 @@ from aiohttp import web
 from service import keys
 from service.api.binding import bind
 from service.api.models import ConvertLoginRequest
-from service.api.responses import SESSION_COOKIE, go_cookie, json_response
+from service.api.responses import SESSION_COOKIE, go_cookie, json_response, safe_redirect
 from service.auth.convert import CONVERT_COOKIE, is_conversion
 from service.auth.signin import IdentityProvider
 from service.clock import rfc3339
@@ -61,13 +61,6 @@ async def convert_login(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _safe_redirect(path: str) -> str:
-    """Only same-origin absolute paths; anything else goes home."""
-    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
-        return path
-    return "/"
-
-
 def _pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -91,7 +84,7 @@ async def _callback(request: web.Request, provider: IdentityProvider | None) -> 
     if "code" not in query:
         # Start: convert-login's state is used as the OAuth state (Coder's oidc_merge_state).
         state = query.get("oidc_merge_state") or secrets.token_urlsafe(24)
-        redirect = _safe_redirect(query.get("redirect", "/"))
+        redirect = safe_redirect(query.get("redirect", "/"))
         verifier, challenge = _pkce()
         nonce = secrets.token_urlsafe(16)
         await states.put(

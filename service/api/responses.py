@@ -19,6 +19,13 @@ def json_response(status: int, body: Mapping[str, Any] | list[Any]) -> web.Respo
     )
 
 
+def safe_redirect(path: str) -> str:
+    """Only same-origin absolute paths are followed after sign-in; anything else goes home."""
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
 def go_cookie(
     name: str,
     value: str,

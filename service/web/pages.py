@@ -10,6 +10,7 @@ from typing import Final
 from aiohttp import web
 
 from service import keys
+from service.api.responses import safe_redirect
 from service.errors import ApiError
 from service.middleware import current_actor
 from service.settings import Settings
@@ -79,19 +80,13 @@ class Pages:
         return response
 
 
-def _safe_redirect(path: str) -> str:
-    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
-        return path
-    return "/"
-
-
 async def login_page(request: web.Request) -> web.StreamResponse:
     """GET /login."""
     done = request.query.get("reset") == "done"
     return request.app[keys.PAGES].render(
         "login",
         "Sign in",
-        redirect=_safe_redirect(request.query.get("redirect", "/")),
+        redirect=safe_redirect(request.query.get("redirect", "/")),
         notice="Your password was changed. Sign in with your new password." if done else "",
         notice_hidden="" if done else "hidden",
     )
