@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import redis.exceptions
 from aiohttp import web
 
 from service.auth.passwords import PasswordHasher, is_supported_hash
@@ -23,7 +22,7 @@ from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
 from service.logs import configure_logging
 from service.settings import Settings, SettingsError, load_settings
-from service.store.redis import connect
+from service.store.redis import STORE_ERRORS, connect
 from service.store.users import RedisUserStore
 
 
@@ -320,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, ConfigError, CommandError) as exc:
         print(f"authsvc: {exc}", file=sys.stderr)
         return 2
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except STORE_ERRORS as exc:
         print(f"authsvc: cannot reach Redis: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

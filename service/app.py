@@ -110,7 +110,6 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         limiter = RedisRateLimiter(redis, clock)
         app[keys.REDIS] = redis
         app[keys.AUDIT] = RedisAuditLog(redis, settings.audit_max_entries)
-        app[keys.HASH_POOL] = pool
         app[keys.PASSWORDS] = passwords
         app[keys.USERS] = user_store
         app[keys.DIRECTORY] = UserDirectory(user_store, clock)

@@ -41,7 +41,3 @@ class ApiError(Exception):
         if self.validations:
             out["validations"] = [{"field": v.field, "detail": v.detail} for v in self.validations]
         return out
-
-
-class StoreUnavailable(Exception):
-    """The state store (Redis) could not be reached or did not answer in time."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from aiohttp import web
 
 from service.auth.convert import LoginConversion
@@ -34,7 +32,6 @@ METRICS = web.AppKey("metrics", Metrics)
 AUDIT = web.AppKey("audit", RedisAuditLog)
 CLOCK = web.AppKey("clock", Clock)
 REDIS = web.AppKey("redis", Redis)
-HASH_POOL = web.AppKey("hash_pool", ThreadPoolExecutor)
 PASSWORDS = web.AppKey("passwords", Passwords)
 USERS = web.AppKey("users", UserStore)
 DIRECTORY = web.AppKey("directory", UserDirectory)

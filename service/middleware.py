@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-import redis.exceptions
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -22,8 +21,9 @@ from service import keys
 from service.api.responses import SESSION_COOKIE, json_response
 from service.auth.identity import Actor
 from service.auth.ratelimit import go_duration
-from service.errors import INVALID_JSON, ApiError, StoreUnavailable
+from service.errors import INVALID_JSON, ApiError
 from service.logs import REQUEST_ID
+from service.store.redis import STORE_ERRORS
 
 log = logging.getLogger("authsvc.access")
 
@@ -70,7 +70,6 @@ def _audit_record(request: web.Request, event: str, route: str, status: int) -> 
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreUnavailable)
 
 
 def client_ip(

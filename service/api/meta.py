@@ -8,7 +8,7 @@ from service import keys
 from service.api.responses import json_response
 from service.errors import ApiError
 from service.metrics import CONTENT_TYPE
-from service.middleware import STORE_ERRORS
+from service.store.redis import STORE_ERRORS
 
 
 async def scopes(request: web.Request) -> web.StreamResponse:

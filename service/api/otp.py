@@ -13,7 +13,7 @@ from service.api.models import (
     RequestOneTimePasscodeRequest,
 )
 from service.errors import PASSWORD_AUTH_DISABLED, ApiError
-from service.middleware import STORE_ERRORS
+from service.store.redis import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 

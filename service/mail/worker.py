@@ -17,18 +17,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis.exceptions
-
 from service.clock import Clock
-from service.errors import StoreUnavailable
 from service.mail.jobs import Delivery, Job
 from service.mail.mailer import Mailer
 from service.mail.templates import Rendered, to_email
+from service.store.redis import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
-_STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreUnavailable)
 
 
 class DropJob(Exception):
@@ -103,7 +100,7 @@ class OutboxWorker:
                     await self._store.ensure_group()
                     ready = True
                 await self.run_once()
-            except _STORE_ERRORS as exc:
+            except STORE_ERRORS as exc:
                 log.warning("outbox: state store unavailable (%s); retrying", type(exc).__name__)
                 await self._sleep(1.0)
             except Exception:

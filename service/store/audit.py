@@ -7,10 +7,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, cast
 
-import redis.exceptions
-
 from service.store import keys
-from service.store.redis import Redis
+from service.store.redis import STORE_ERRORS, Redis
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +25,7 @@ class RedisAuditLog:
         try:
             fields: dict[Any, Any] = dict(event)
             await self._redis.xadd(keys.audit_stream(), fields, maxlen=self._max, approximate=True)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        except STORE_ERRORS:
             log.error("could not append to the audit trail: %s", json.dumps(dict(event)))
 
     async def tail(self, count: int) -> list[dict[str, Any]]:

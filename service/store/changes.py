@@ -8,10 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis.exceptions
-
 from service.store import keys
-from service.store.redis import Redis
+from service.store.redis import STORE_ERRORS, Redis
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ class RedisChangeFeed:
         self._dispatch(kind, ident)
         try:
             await self._redis.publish(keys.changes_channel(), f"{kind}:{ident}")
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        except STORE_ERRORS:
             log.warning("could not announce a change; other replicas catch up within the cache TTL")
 
     def stop(self) -> None:

@@ -6,6 +6,7 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
@@ -14,6 +15,10 @@ from redis.backoff import NoBackoff
 from service.settings import MEMORY_URL
 
 Redis = aioredis.Redis
+
+# What a Redis outage raises (unreachable, or no answer within REDIS_TIMEOUT). Everything that
+# turns an outage into a 503, a retry or a log line catches exactly this.
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
