@@ -268,6 +268,7 @@ def main() -> None:
         env = {
             "AUTHSVC_REDIS_URL": redis.url,
             "AUTHSVC_SECRET_KEY": SECRET,
+            "AUTHSVC_DEV_MAIL_TO_LOG": "true",
             "AUTHSVC_CONFIG_DIR": str(ROOT / "config"),
             # Limits off: the benchmark sends far more than 512 requests a minute from one address.
             "AUTHSVC_API_RATE_LIMIT": "-1",

@@ -37,6 +37,7 @@ async def run(requests: int) -> None:
             login_rate_limit=-1,
             api_rate_limit=-1,
             otp_request_limit=-1,
+            dev_mail_to_log=True,
         )
         client = TestClient(TestServer(create_app(settings)))
         await client.start_server()

@@ -83,6 +83,7 @@ async def run(minutes: float, concurrency: int) -> None:
     env = {
         "AUTHSVC_REDIS_URL": redis.url,
         "AUTHSVC_SECRET_KEY": "soak-secret-key-0123456789",
+        "AUTHSVC_DEV_MAIL_TO_LOG": "true",
         "AUTHSVC_SMTP_HOST": "127.0.0.1",
         "AUTHSVC_SMTP_PORT": str(smtp.port),
         "AUTHSVC_API_RATE_LIMIT": "-1",

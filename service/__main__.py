@@ -65,6 +65,10 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         access_log=None,
+        # aiohttp closes a connection whose next request head has not fully arrived this long
+        # after it opened (or after the previous response): a client that sends half a head
+        # and stalls cannot hold a connection.
+        keepalive_timeout=settings.request_head_timeout,
         shutdown_timeout=settings.shutdown_timeout,
         reuse_port=settings.reuse_port,
         print=lambda msg: logging.getLogger("authsvc").info(

@@ -39,7 +39,7 @@ from service.mail.mailer import ConsoleMailer, Mailer, SmtpConfig, SmtpMailer
 from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
 from service.metrics import Metrics
 from service.middleware import authenticate, error_envelope, rate_limit, request_context
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from service.store.audit import RedisAuditLog
 from service.store.changes import RedisChangeFeed
 from service.store.onetime import RedisOneTimeStore
@@ -241,6 +241,7 @@ def _providers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Ide
 
 def _mailer(settings: Settings) -> Mailer:
     if not settings.smtp_host:
+        # The embedded mode, or DEV_MAIL_TO_LOG chosen explicitly (create_app checks).
         return ConsoleMailer()
     return SmtpMailer(
         SmtpConfig(
@@ -302,12 +303,17 @@ async def _policy_reloading(policies: PolicyHolder, interval: float) -> AsyncIte
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
-    """Build the application. Nothing is opened until it starts (see `_state`)."""
+    """Build the application. Nothing is opened until it starts (see `_state`).
+
+    Raises SettingsError when the settings are valid one by one but unsafe to serve with.
+    """
+    if problem := settings.mail_transport_problem():
+        raise SettingsError(problem)
     if settings.secret_key is None:
         # Embedded mode only (Settings enforces that): a per-process key is enough there.
         settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_urlsafe(32))})
     app = web.Application(
-        client_max_size=settings.max_body_size,
+        client_max_size=max(settings.max_body_size, settings.public_max_body_size),
         middlewares=[request_context, error_envelope, rate_limit, authenticate],
     )
     app[keys.SETTINGS] = settings

@@ -24,11 +24,77 @@ import orjson
 # Python's stack. No request body of this API nests deeper than 4; the error text is Go's own.
 MAX_DEPTH: Final = 256
 
-_WS: Final = frozenset(b" \t\r\n")
 _DIGITS: Final = frozenset(b"0123456789")
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
 _LITERALS: Final = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
-_SIMPLE_ESCAPES: Final = frozenset(b'bfnrt\\/"')
+# Runs the scanner skips in one C-level match (possessive: never given back, so linear).
+_WS_RUN: Final = re.compile(rb"[ \t\r\n]*+")
+_DIGIT_RUN: Final = re.compile(rb"[0-9]*+")
+# Possessive quantifiers and atomic groups (Python >= 3.11): what these patterns match is never
+# given back, so a match or a failure costs one pass over the bytes looked at, with no
+# backtracking. JSON is LL(1), so never giving back loses nothing.
+_WS_RE: Final = rb"[ \t\r\n]*+"
+_STRING_BODY_RE: Final = rb'(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+'
+_STRING_BODY: Final = re.compile(_STRING_BODY_RE)
+
+
+def _valid_value_pattern(levels: int) -> bytes:
+    """A pattern for one valid JSON value nested at most `levels` deep."""
+    ws = _WS_RE
+    string = rb'"' + _STRING_BODY_RE + rb'"'
+    value = (
+        rb"(?>"
+        + string
+        + rb"|-?+(?>0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+-]?+[0-9]++)?+|true|false|null)"
+    )
+    for _ in range(levels):
+        member = string + ws + rb":" + ws + value + ws
+        value = (
+            rb"(?>"
+            + value
+            + rb"|\["
+            + ws
+            + rb"(?>\]|"
+            + value
+            + ws
+            + rb"(?:,"
+            + ws
+            + value
+            + ws
+            + rb")*+\])"
+            + rb"|\{"
+            + ws
+            + rb"(?>\}|"
+            + member
+            + rb"(?:,"
+            + ws
+            + member
+            + rb")*+\}))"
+        )
+    return value
+
+
+# Valid stretches are skipped in one C-level match: a whole value nested up to FAST_LEVELS
+# deep, or a run of such values each followed by a comma inside a container. Only what these
+# cannot take (the first error, deeper nesting) is walked byte by byte, so an invalid body
+# costs about what a valid one does.
+FAST_LEVELS: Final = 1
+_FAST_VALUE_RE: Final = _valid_value_pattern(FAST_LEVELS)
+_FAST_VALUE: Final = re.compile(_FAST_VALUE_RE)
+_FAST_ELEMENTS: Final = re.compile(rb"(?:" + _WS_RE + _FAST_VALUE_RE + _WS_RE + rb",)*+")
+_FAST_MEMBERS: Final = re.compile(
+    rb"(?:"
+    + _WS_RE
+    + rb'"'
+    + _STRING_BODY_RE
+    + rb'"'
+    + _WS_RE
+    + rb":"
+    + _WS_RE
+    + _FAST_VALUE_RE
+    + _WS_RE
+    + rb",)*+"
+)
 
 
 class GoSyntaxError(ValueError):
@@ -76,10 +142,8 @@ class _Scanner:
         return c
 
     def _skip_ws(self) -> int:
-        c = self._next()
-        while c in _WS:
-            c = self._next()
-        return c
+        self.pos = _WS_RUN.match(self.data, self.pos).end()  # type: ignore[union-attr]
+        return self._next()
 
     def scan(self) -> int:
         """Scan one value; return the offset just past it. Raises GoSyntaxError."""
@@ -89,7 +153,19 @@ class _Scanner:
         self._value(self._skip_ws())
         return self.pos
 
+    def _fast(self, pattern: re.Pattern[bytes], start: int) -> bool:
+        """Skip what `pattern` matches at `start` when it cannot pass MAX_DEPTH."""
+        if self.depth + FAST_LEVELS + 1 > MAX_DEPTH:
+            return False
+        match = pattern.match(self.data, start)
+        if match is None or match.end() == start:
+            return False
+        self.pos = match.end()
+        return True
+
     def _value(self, c: int) -> None:
+        if c in (ord("{"), ord("[")) and self._fast(_FAST_VALUE, self.pos - 1):
+            return
         if c == ord("{"):
             self._enter()
             self._object()
@@ -121,6 +197,8 @@ class _Scanner:
         if c == ord("}"):
             self.depth -= 1
             return
+        if self._fast(_FAST_MEMBERS, self.pos - 1):
+            c = self._skip_ws()
         while True:
             if c != ord('"'):
                 raise self._err(c, "looking for beginning of object key string")
@@ -135,6 +213,7 @@ class _Scanner:
                 return
             if c != ord(","):
                 raise self._err(c, "after object key:value pair")
+            self._fast(_FAST_MEMBERS, self.pos)
             c = self._skip_ws()
 
     def _array(self) -> None:
@@ -142,6 +221,8 @@ class _Scanner:
         if c == ord("]"):
             self.depth -= 1
             return
+        if self._fast(_FAST_ELEMENTS, self.pos - 1):
+            c = self._skip_ws()
         while True:
             self._value(c)
             c = self._skip_ws()
@@ -150,24 +231,25 @@ class _Scanner:
                 return
             if c != ord(","):
                 raise self._err(c, "after array element")
+            self._fast(_FAST_ELEMENTS, self.pos)
             c = self._skip_ws()
 
     def _string(self) -> None:
-        while True:
-            c = self._next()
-            if c == ord('"'):
-                return
-            if c == ord("\\"):
-                e = self._next()
-                if e == ord("u"):
-                    for _ in range(4):
-                        h = self._next()
-                        if h not in _HEX:
-                            raise self._err(h, "in \\u hexadecimal character escape")
-                elif e not in _SIMPLE_ESCAPES:
-                    raise self._err(e, "in string escape code")
-            elif c < 0x20:
-                raise self._err(c, "in string literal")
+        # Everything valid is consumed by one C-level match; only the byte it stopped at is
+        # looked at here (the closing quote, or the first error).
+        self.pos = _STRING_BODY.match(self.data, self.pos).end()  # type: ignore[union-attr]
+        c = self._next()
+        if c == ord('"'):
+            return
+        if c == ord("\\"):
+            e = self._next()
+            if e == ord("u"):
+                for _ in range(4):
+                    h = self._next()
+                    if h not in _HEX:
+                        raise self._err(h, "in \\u hexadecimal character escape")
+            raise self._err(e, "in string escape code")
+        raise self._err(c, "in string literal")
 
     def _peek(self) -> int | None:
         return self.data[self.pos] if self.pos < len(self.data) else None
@@ -178,16 +260,14 @@ class _Scanner:
             if c not in _DIGITS:
                 raise self._err(c, "in numeric literal")
         if c != ord("0"):
-            while (p := self._peek()) is not None and p in _DIGITS:
-                self.pos += 1
+            self._digits()
         p = self._peek()
         if p == ord("."):
             self.pos += 1
             d = self._next()
             if d not in _DIGITS:
                 raise self._err(d, "after decimal point in numeric literal")
-            while (p := self._peek()) is not None and p in _DIGITS:
-                self.pos += 1
+            self._digits()
         p = self._peek()
         if p in (ord("e"), ord("E")):
             self.pos += 1
@@ -196,8 +276,10 @@ class _Scanner:
                 d = self._next()
             if d not in _DIGITS:
                 raise self._err(d, "in exponent of numeric literal")
-            while (p := self._peek()) is not None and p in _DIGITS:
-                self.pos += 1
+            self._digits()
+
+    def _digits(self) -> None:
+        self.pos = _DIGIT_RUN.match(self.data, self.pos).end()  # type: ignore[union-attr]
         # Whatever follows the number is judged by the enclosing context, as in Go:
         # "after array element", "after object key:value pair" or "after top-level value".
 
@@ -235,9 +317,18 @@ def decode(body: bytes) -> Any:
         raise GoSyntaxError(f"invalid character {_quote_char(tail[0])} after top-level value")
     text = body[:end].decode("utf-8", errors="replace")
     try:
-        return _fix_surrogates(json.loads(text))
+        return _fix_surrogates(json.loads(text, parse_int=_go_number, parse_float=_go_number))
     except RecursionError as exc:
         raise GoSyntaxError("exceeded max depth") from exc
+
+
+def _go_number(literal: str) -> float:
+    """A number of any size, valued as Go's float64 would (1e999 -> inf), never an error.
+
+    The service only ever needs a number's kind (no request field is numeric), and Python's
+    int() refuses more than 4,300 digits; float() is linear and takes any length.
+    """
+    return float(literal)
 
 
 def go_kind(value: Any) -> str:

@@ -6,6 +6,7 @@ Order (outermost first): `request_context` -> `error_envelope` -> `rate_limit` -
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -69,7 +70,7 @@ def _audit_record(request: web.Request, event: str, route: str, status: int) -> 
     return record
 
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def client_ip(
@@ -94,7 +95,7 @@ def client_ip(
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id (echoed as X-Request-Id), client address and one access-log line."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
     REQUEST_ID.set(request_id)  # every log line of this request carries it
     request[keys.CLIENT_IP] = client_ip(request, request.app[keys.SETTINGS].trusted_proxies)
@@ -142,10 +143,7 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
     except ApiError as exc:
         return _envelope(exc)
     except web.HTTPRequestEntityTooLarge:
-        limit = request.app[keys.SETTINGS].max_body_size
-        return _envelope(
-            ApiError(413, INVALID_JSON, f"http: request body too large (limit {limit} bytes)")
-        )
+        return _envelope(_too_large(request.app[keys.SETTINGS].max_body_size))
     except web.HTTPNotFound:
         return _envelope(ApiError(404, "Route not found."))
     except web.HTTPMethodNotAllowed as exc:
@@ -212,6 +210,42 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
         raise
     response.headers.update(headers)
     return response
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, INVALID_JSON, f"http: request body too large (limit {limit} bytes)")
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body; 413 past the route's limit, checked before anything is parsed.
+
+    Requests that are not authenticated (yet) get PUBLIC_MAX_BODY_SIZE: the public endpoints
+    take a few short fields, and every byte an anonymous caller sends costs the service work.
+    Handlers that require a session read their body only after it was verified, and get
+    MAX_BODY_SIZE (an authcheck batch can be tens of KiB).
+    """
+    settings = request.app[keys.SETTINGS]
+    limit = settings.max_body_size if keys.ACTOR in request else settings.public_max_body_size
+    if (request.content_length or 0) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(settings.request_body_timeout):
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        # A body trickled in byte by byte would hold the handler forever.
+        raise ApiError(
+            408,
+            "The request body did not arrive in time.",
+            f"No complete body within {settings.request_body_timeout:g} seconds.",
+            headers={"Connection": "close"},
+        ) from None
+    return b"".join(chunks)
 
 
 def session_token(request: web.Request) -> str:

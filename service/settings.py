@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.auth.policy import entropy
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -41,6 +43,27 @@ Networks = Annotated[
 ]
 
 MEMORY_URL = "memory://"
+SECRET_KEY_MIN_LENGTH = 16
+SECRET_KEY_MIN_DISTINCT = 8
+SECRET_KEY_MIN_BITS = 64.0
+
+
+def secret_key_problem(secret: str) -> str | None:
+    """Why `secret` is too weak to key HMACs and cookies, or None.
+
+    Beyond a minimum length, a key must not be a repeated or sequential string
+    ("aaaaaaaaaaaaaaaa", "0123456789abcdef", "abcabcabcabcabca"): it needs several distinct
+    characters and, by the password-strength estimate (which discounts repeats and keyboard or
+    alphabet runs), at least 64 bits.
+    """
+    if len(secret) < SECRET_KEY_MIN_LENGTH:
+        return f"must be at least {SECRET_KEY_MIN_LENGTH} characters"
+    if len(set(secret)) < SECRET_KEY_MIN_DISTINCT or entropy(secret) < SECRET_KEY_MIN_BITS:
+        return (
+            "is too predictable (repeated or sequential characters); use a random value, "
+            "e.g. openssl rand -hex 32"
+        )
+    return None
 
 
 class SettingsError(Exception):
@@ -66,11 +89,15 @@ class Settings(BaseSettings):
     login_failure_limit: int = Field(10, ge=-1)
     login_failure_window: Duration = 15 * 60
     disable_password_auth: bool = False
-    secure_auth_cookie: bool = False
+    # Unset: follows PUBLIC_URL's scheme (https -> Secure).
+    secure_auth_cookie: bool | None = None
     validate_password_anonymous: bool = False
     trusted_proxies: Networks = ()
     policy_watch_interval: float = Field(0.0, ge=0)
-    max_body_size: int = Field(1024 * 1024, ge=1024)
+    max_body_size: int = Field(64 * 1024, ge=1024)
+    public_max_body_size: int = Field(4 * 1024, ge=1024)
+    request_head_timeout: Duration = 10
+    request_body_timeout: Duration = 10
     argon2_memory_cost: int = Field(19456, ge=8)
     argon2_time_cost: int = Field(2, ge=1)
     argon2_parallelism: int = Field(1, ge=1)
@@ -93,6 +120,9 @@ class Settings(BaseSettings):
     otp_request_limit: int = Field(3, ge=-1)
     otp_request_window: Duration = 15 * 60
     smtp_host: str = ""
+    # Development only: without SMTP_HOST outside the embedded mode, print mail (reset codes
+    # included) to the log instead of refusing to start.
+    dev_mail_to_log: bool = False
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str = ""
@@ -109,6 +139,8 @@ class Settings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid email profile"
     oidc_allow_signups: bool = True
+    # Coder's --oidc-ignore-email-verified: for providers that never send `email_verified`.
+    oidc_ignore_email_verified: bool = False
     github_client_id: str = ""
     github_client_secret: SecretStr | None = None
     github_base_url: str = "https://github.com"
@@ -122,9 +154,28 @@ class Settings(BaseSettings):
                 "AUTHSVC_SECRET_KEY is required when AUTHSVC_REDIS_URL is not memory:// "
                 "(every replica must share it)"
             )
-        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 16:
-            raise ValueError("AUTHSVC_SECRET_KEY must be at least 16 characters")
+        if self.secret_key is not None:
+            problem = secret_key_problem(self.secret_key.get_secret_value())
+            if problem:
+                raise ValueError(f"AUTHSVC_SECRET_KEY {problem}")
         return self
+
+    def mail_transport_problem(self) -> str | None:
+        """Why serving with these settings would leak mail to the log, or None."""
+        if self.embedded or self.smtp_host or self.dev_mail_to_log:
+            return None
+        return (
+            "AUTHSVC_SMTP_HOST is required when AUTHSVC_REDIS_URL is not memory:// (reset "
+            "codes would go to the log); set AUTHSVC_DEV_MAIL_TO_LOG=true to print mail to "
+            "the log on purpose (development only)"
+        )
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies get `Secure`: SECURE_AUTH_COOKIE, else PUBLIC_URL is https."""
+        if self.secure_auth_cookie is not None:
+            return self.secure_auth_cookie
+        return self.base_url.lower().startswith("https://")
 
     @property
     def embedded(self) -> bool:

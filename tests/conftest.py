@@ -48,6 +48,8 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
         "argon2_time_cost": 1,
         "hash_workers": 2,
         "public_url": "http://authsvc.test",
+        # Tests without SMTP read mail from the log on purpose.
+        "dev_mail_to_log": True,
     }
     values.update(overrides)
     return Settings(**values)

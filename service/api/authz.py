@@ -9,13 +9,13 @@ from service.api.binding import bind
 from service.api.models import AuthorizationRequest
 from service.api.responses import json_response
 from service.authz.authcheck import Caller, Check
-from service.middleware import authenticated
+from service.middleware import authenticated, read_body
 
 
 @authenticated
 async def authcheck(request: web.Request) -> web.StreamResponse:
     """Answer a batch of "may I do ACTION to OBJECT?" questions (spec §2.2)."""
-    body = bind(AuthorizationRequest, await request.read())
+    body = bind(AuthorizationRequest, await read_body(request))
     actor = request[keys.ACTOR]
     checks = {
         key: Check(

@@ -18,7 +18,7 @@ from service.auth.convert import CONVERT_COOKIE, is_conversion
 from service.auth.signin import IdentityProvider
 from service.clock import rfc3339
 from service.errors import ApiError
-from service.middleware import authenticated, session_token
+from service.middleware import authenticated, read_body, session_token
 
 STATE_COOKIE = "oauth_state"
 REDIRECT_COOKIE = "oauth_redirect"
@@ -40,7 +40,7 @@ async def convert_login(request: web.Request) -> web.StreamResponse:
     target = actor.user if ref == "me" else await request.app[keys.DIRECTORY].by_param(ref)
     if target is None:
         raise ApiError(400, '"user" must be an existing uuid or username.', f'queried user="{ref}"')
-    body = bind(ConvertLoginRequest, await request.read())
+    body = bind(ConvertLoginRequest, await read_body(request))
     started = await request.app[keys.CONVERSION].start(target, body.to_type, body.password)
     response = json_response(
         201,
@@ -51,7 +51,7 @@ async def convert_login(request: web.Request) -> web.StreamResponse:
             "user_id": started.user_id,
         },
     )
-    secure = request.app[keys.SETTINGS].secure_auth_cookie
+    secure = request.app[keys.SETTINGS].cookies_secure
     response.headers.add(
         "Set-Cookie",
         go_cookie(
@@ -72,7 +72,7 @@ async def _callback(request: web.Request, provider: IdentityProvider | None) -> 
         raise ApiError(404, "This sign-in provider is not configured.")
     app = request.app
     settings = app[keys.SETTINGS]
-    secure = settings.secure_auth_cookie
+    secure = settings.cookies_secure
     states = app[keys.ONE_TIME]
     query = request.query
     if "error" in query:

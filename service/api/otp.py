@@ -13,6 +13,7 @@ from service.api.models import (
     RequestOneTimePasscodeRequest,
 )
 from service.errors import PASSWORD_AUTH_DISABLED, ApiError
+from service.middleware import read_body
 from service.store.redis import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def _refuse_if_disabled(request: web.Request) -> None:
 async def request_code(request: web.Request) -> web.StreamResponse:
     """POST /users/otp/request: always 204 once the body is valid (spec §2.4)."""
     _refuse_if_disabled(request)
-    body = bind(RequestOneTimePasscodeRequest, await request.read())
+    body = bind(RequestOneTimePasscodeRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
     try:
         await request.app[keys.RESET].request(body.email)
@@ -40,7 +41,7 @@ async def request_code(request: web.Request) -> web.StreamResponse:
 async def change_password(request: web.Request) -> web.StreamResponse:
     """POST /users/otp/change-password (spec §2.5)."""
     _refuse_if_disabled(request)
-    body = bind(ChangePasswordWithOneTimePasscodeRequest, await request.read())
+    body = bind(ChangePasswordWithOneTimePasscodeRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
     await request.app[keys.RESET].change_password(body.email, body.one_time_passcode, body.password)
     return web.Response(status=204)

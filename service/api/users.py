@@ -15,19 +15,19 @@ from service.api.responses import SESSION_COOKIE, go_cookie, json_response
 from service.auth.policy import check_password
 from service.auth.users import OWNER, NewUser, UserExists
 from service.errors import ApiError, Validation
-from service.middleware import authenticated, current_actor
+from service.middleware import authenticated, current_actor, read_body
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /users/login (spec §2.3)."""
-    body = bind(LoginWithPasswordRequest, await request.read())
+    body = bind(LoginWithPasswordRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
     user_id, token = await request.app[keys.LOGIN].login(
         body.email, body.password, request[keys.CLIENT_IP]
     )
     request[keys.AUDIT_FIELDS]["user_id"] = user_id
     response = json_response(201, {"session_token": token})
-    secure = request.app[keys.SETTINGS].secure_auth_cookie
+    secure = request.app[keys.SETTINGS].cookies_secure
     # No Expires/Max-Age: a browser-session cookie, as Coder sets it.
     response.headers.add("Set-Cookie", go_cookie(SESSION_COOKIE, token, secure=secure))
     return response
@@ -64,7 +64,7 @@ _ALREADY = ApiError(409, "The initial user has already been created.")
 
 async def create_first_user(request: web.Request) -> web.StreamResponse:
     """POST /users/first: the first user of an empty deployment becomes owner."""
-    body = bind(CreateFirstUserRequest, await request.read())
+    body = bind(CreateFirstUserRequest, await read_body(request))
     app = request.app
     if await app[keys.USERS].count():
         raise _ALREADY
@@ -95,6 +95,6 @@ async def validate_password(request: web.Request) -> web.StreamResponse:
     """POST /users/validate-password (spec §2.6); a session is required unless configured."""
     if not request.app[keys.SETTINGS].validate_password_anonymous:
         await current_actor(request)
-    body = bind(ValidateUserPasswordRequest, await request.read())
+    body = bind(ValidateUserPasswordRequest, await read_body(request))
     problem = check_password(body.password)
     return json_response(200, {"valid": problem is None, "details": problem or ""})

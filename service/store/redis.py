@@ -74,7 +74,7 @@ def connect(url: str, timeout: float) -> Redis:
         if not path:
             raise ValueError("redis+sentinel:// needs the service name: .../mymaster")
         password = _password(parts.netloc)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             _hosts(parts.netloc, 26379),
             sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
             **options,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.auth.policy import _base, _length, check_password, entropy
+from tests.auth import literal_port
 
 WEAK_ALL = (
     "insecure password, try including more special characters, using uppercase letters, "
@@ -83,3 +86,35 @@ def test_sequence_quirks_are_ported() -> None:
     assert _length("aaaa") == 2
     assert _length("fedcba") == 2
     assert _length("\x00\x00x") == 1  # Go's initial prev runes are NUL
+
+
+_ALPHABET = "aAbBcdezZ019!@_-. #é\u00c4\x00qwertyuiopasdfghjklzxcvbnm9876543210"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=_ALPHABET, max_size=120) | st.text(max_size=80))
+def test_linear_port_matches_the_literal_port(password: str) -> None:
+    """The linear estimate gives the literal Go port's base, length, entropy and message."""
+    assert _base(password) == literal_port._base(password)
+    assert _length(password) == literal_port._length(password)
+    assert entropy(password) == literal_port.entropy(password)
+    assert check_password(password) == literal_port.check_password(password)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "abcdefghijklmnopqrstuvwxyz" * 5,
+        "zyxwvutsrqponmlkjihgfedcba" * 5,
+        "0123456789" * 9 + "qwertyuiop" * 3,
+        "aaab" * 40,
+        "\x00\x00\x00Aa1!" * 20,
+        "abcabcabc0120120zxcvbnmmnbvcxz" * 4,
+        "é" * 100,
+        "Passw0rd!" * 10,
+    ],
+)
+def test_long_passwords_match_the_literal_port(password: str) -> None:
+    """Long runs of sequences and repeats: the same answers as the literal port."""
+    assert _length(password) == literal_port._length(password)
+    assert check_password(password) == literal_port.check_password(password)

@@ -58,6 +58,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     env = {
         "AUTHSVC_REDIS_URL": redis.url,
         "AUTHSVC_SECRET_KEY": "load-balancer-test-secret-0123",
+        "AUTHSVC_DEV_MAIL_TO_LOG": "true",
         "AUTHSVC_CONFIG_DIR": str(config),
         "AUTHSVC_SMTP_HOST": "127.0.0.1",
         "AUTHSVC_SMTP_PORT": str(smtp.port),

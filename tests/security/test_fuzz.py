@@ -51,6 +51,7 @@ def service() -> Iterator[tuple[str, str]]:
             {
                 "AUTHSVC_REDIS_URL": redis.url,
                 "AUTHSVC_SECRET_KEY": "fuzz-secret-key-0123456789",
+                "AUTHSVC_DEV_MAIL_TO_LOG": "true",
                 "AUTHSVC_API_RATE_LIMIT": "-1",
                 "AUTHSVC_LOGIN_RATE_LIMIT": "-1",
                 "AUTHSVC_LOGIN_FAILURE_LIMIT": "-1",
