@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from service import keys
 from service.api import authz, meta, oauth, openapi, otp, users
 from service.auth.convert import LoginConversion
+from service.auth.devices import DeviceCookies
 from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
 from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPolicy, derive_key
@@ -119,6 +120,11 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.AUTHENTICATOR] = authenticator
         app[keys.LIMITER] = limiter
         app[keys.AUTHCHECK] = AuthChecker(policies, user_store)
+        assert settings.secret_key is not None  # create_app fills it in embedded mode
+        devices = DeviceCookies(
+            settings.secret_key.get_secret_value(), settings.device_cookie_lifetime
+        )
+        app[keys.DEVICES] = devices
         app[keys.LOGIN] = LoginService(
             user_store,
             passwords,
@@ -128,17 +134,18 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
                 settings.disable_password_auth,
                 settings.login_failure_limit,
                 settings.login_failure_window,
+                settings.login_account_failure_limit,
             ),
             clock,
             app[keys.METRICS],
+            devices,
         )
         outbox = RedisOutbox(redis)
-        assert settings.secret_key is not None  # create_app fills it in embedded mode
         reset = PasswordReset(
             user_store,
             passwords,
             sessions,
-            RedisOtpStore(redis),
+            RedisOtpStore(redis, clock),
             outbox,
             limiter,
             derive_key(settings.secret_key.get_secret_value()),
@@ -147,6 +154,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
                 max_attempts=settings.otp_max_attempts,
                 request_limit=settings.otp_request_limit,
                 request_window=settings.otp_request_window,
+                address_limit=settings.otp_address_limit,
                 product=settings.product_name,
                 public_url=settings.base_url,
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.auth.convert import LoginConversion
+from service.auth.devices import DeviceCookies
 from service.auth.identity import Actor, Authenticator
 from service.auth.login import LoginService
 from service.auth.otp import PasswordReset
@@ -50,9 +51,12 @@ RESOURCES = web.AppKey("resources", ResourceTable)
 SCOPES = web.AppKey("scopes", ScopeCatalog)
 POLICIES = web.AppKey("policies", PolicyHolder)
 AUTHCHECK = web.AppKey("authcheck", AuthChecker)
+DEVICES = web.AppKey("devices", DeviceCookies)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
+# The IPv4 address or IPv6 network that per-client budgets count by (middleware.client_network).
+CLIENT_NETWORK = web.RequestKey("client_network", str)
 ACTOR = web.RequestKey("actor", Actor)
 # What a handler knows about the subject of an audited request (e.g. the email asked for).
 AUDIT_FIELDS = web.RequestKey("audit_fields", dict[str, str])

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler
 from service import keys
 from service.api.responses import SESSION_COOKIE, json_response
 from service.auth.identity import Actor
+from service.auth.login import LoginClient
 from service.auth.ratelimit import go_duration
 from service.errors import INVALID_JSON, ApiError
 from service.logs import REQUEST_ID
@@ -91,6 +92,23 @@ def client_ip(
     return str(addr)
 
 
+def client_network(ip: str, ipv6_prefix_length: int) -> str:
+    """What per-client budgets count by: the IPv4 address, or the IPv6 network it is in.
+
+    Any IPv6 client owns at least a /64 and can rotate through its addresses at will; keying
+    a budget by the full /128 would give it 2^64 budgets.
+    """
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, ipv6_prefix_length), strict=False))
+    return str(addr)
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id (echoed as X-Request-Id), client address and one access-log line."""
@@ -98,7 +116,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
     REQUEST_ID.set(request_id)  # every log line of this request carries it
-    request[keys.CLIENT_IP] = client_ip(request, request.app[keys.SETTINGS].trusted_proxies)
+    settings = request.app[keys.SETTINGS]
+    request[keys.CLIENT_IP] = client_ip(request, settings.trusted_proxies)
+    request[keys.CLIENT_NETWORK] = client_network(
+        request[keys.CLIENT_IP], settings.ipv6_prefix_length
+    )
     started = time.perf_counter()
     status = 500
     try:
@@ -187,7 +209,7 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     limits = [("api", settings.api_rate_limit)]
     if request.path in LOGIN_GROUP:
         limits.append(("login", settings.login_rate_limit))
-    tag = f"ip|{request[keys.CLIENT_IP]}|{request.path}"
+    tag = f"ip|{request[keys.CLIENT_NETWORK]}|{request.path}"
     decision = await request.app[keys.LIMITER].hit(tag, limits, RATE_WINDOW)
     if decision.limit < 0:
         return await handler(request)
@@ -246,6 +268,12 @@ async def read_body(request: web.Request) -> bytes:
             headers={"Connection": "close"},
         ) from None
     return b"".join(chunks)
+
+
+def login_client(request: web.Request, email: str) -> LoginClient:
+    """The client of a password check: its network and its device cookie for `email`."""
+    cookie = request.cookies.get(request.app[keys.DEVICES].name(email))
+    return LoginClient(request[keys.CLIENT_NETWORK], cookie)
 
 
 def session_token(request: web.Request) -> str:

@@ -88,11 +88,15 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(512, ge=-1)
     login_failure_limit: int = Field(10, ge=-1)
     login_failure_window: Duration = 15 * 60
+    login_account_failure_limit: int = Field(100, ge=-1)
+    device_cookie_lifetime: Duration = 90 * 86400
     disable_password_auth: bool = False
     # Unset: follows PUBLIC_URL's scheme (https -> Secure).
     secure_auth_cookie: bool | None = None
     validate_password_anonymous: bool = False
     trusted_proxies: Networks = ()
+    # Per-client budgets key an IPv6 client by its network: one subscriber owns a whole /64.
+    ipv6_prefix_length: int = Field(64, ge=32, le=128)
     policy_watch_interval: float = Field(0.0, ge=0)
     max_body_size: int = Field(64 * 1024, ge=1024)
     public_max_body_size: int = Field(4 * 1024, ge=1024)
@@ -119,6 +123,7 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(5, ge=1)
     otp_request_limit: int = Field(3, ge=-1)
     otp_request_window: Duration = 15 * 60
+    otp_address_limit: int = Field(10, ge=-1)
     smtp_host: str = ""
     # Development only: without SMTP_HOST outside the embedded mode, print mail (reset codes
     # included) to the log instead of refusing to start.

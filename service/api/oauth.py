@@ -18,7 +18,7 @@ from service.auth.convert import CONVERT_COOKIE, is_conversion
 from service.auth.signin import IdentityProvider
 from service.clock import rfc3339
 from service.errors import ApiError
-from service.middleware import authenticated, read_body, session_token
+from service.middleware import authenticated, login_client, read_body, session_token
 
 STATE_COOKIE = "oauth_state"
 REDIRECT_COOKIE = "oauth_redirect"
@@ -41,7 +41,9 @@ async def convert_login(request: web.Request) -> web.StreamResponse:
     if target is None:
         raise ApiError(400, '"user" must be an existing uuid or username.', f'queried user="{ref}"')
     body = bind(ConvertLoginRequest, await read_body(request))
-    started = await request.app[keys.CONVERSION].start(target, body.to_type, body.password)
+    started = await request.app[keys.CONVERSION].start(
+        target, body.to_type, body.password, login_client(request, target.email)
+    )
     response = json_response(
         201,
         {

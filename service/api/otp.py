@@ -31,7 +31,7 @@ async def request_code(request: web.Request) -> web.StreamResponse:
     body = bind(RequestOneTimePasscodeRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
     try:
-        await request.app[keys.RESET].request(body.email)
+        await request.app[keys.RESET].request(body.email, request[keys.CLIENT_NETWORK])
     except STORE_ERRORS:
         # Coder answers 204 whatever happens after validation; the outage is logged.
         log.error("could not queue a password reset request")
@@ -43,5 +43,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     _refuse_if_disabled(request)
     body = bind(ChangePasswordWithOneTimePasscodeRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
-    await request.app[keys.RESET].change_password(body.email, body.one_time_passcode, body.password)
+    await request.app[keys.RESET].change_password(
+        body.email, body.one_time_passcode, body.password, request[keys.CLIENT_NETWORK]
+    )
     return web.Response(status=204)

@@ -10,6 +10,8 @@ from aiohttp import web
 from service import gojson
 
 SESSION_COOKIE = "coder_session_token"
+# Device cookies are sent only where a password is checked (login and convert-login).
+DEVICE_COOKIE_PATH = "/api/v2/users"
 
 
 def json_response(status: int, body: Mapping[str, Any] | list[Any]) -> web.Response:
@@ -35,9 +37,10 @@ def go_cookie(
     http_only: bool = True,
     secure: bool = False,
     same_site: str | None = "Lax",
+    path: str = "/",
 ) -> str:
     """A Set-Cookie value with Go's attribute order (Path, Expires, Max-Age, HttpOnly, ...)."""
-    parts = [f"{name}={value}", "Path=/"]
+    parts = [f"{name}={value}", f"Path={path}"]
     if expires is not None:
         parts.append(f"Expires={expires}")
     if max_age is not None:

@@ -11,25 +11,38 @@ from service.api.models import (
     LoginWithPasswordRequest,
     ValidateUserPasswordRequest,
 )
-from service.api.responses import SESSION_COOKIE, go_cookie, json_response
+from service.api.responses import DEVICE_COOKIE_PATH, SESSION_COOKIE, go_cookie, json_response
 from service.auth.policy import check_password
 from service.auth.users import OWNER, NewUser, UserExists
 from service.errors import ApiError, Validation
-from service.middleware import authenticated, current_actor, read_body
+from service.middleware import authenticated, current_actor, login_client, read_body
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /users/login (spec §2.3)."""
     body = bind(LoginWithPasswordRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
-    user_id, token = await request.app[keys.LOGIN].login(
-        body.email, body.password, request[keys.CLIENT_IP]
+    login = request.app[keys.LOGIN]
+    result = await login.login(
+        body.email, body.password, request[keys.CLIENT_IP], login_client(request, body.email)
     )
-    request[keys.AUDIT_FIELDS]["user_id"] = user_id
-    response = json_response(201, {"session_token": token})
+    request[keys.AUDIT_FIELDS]["user_id"] = result.user_id
+    response = json_response(201, {"session_token": result.token})
     secure = request.app[keys.SETTINGS].cookies_secure
     # No Expires/Max-Age: a browser-session cookie, as Coder sets it.
-    response.headers.add("Set-Cookie", go_cookie(SESSION_COOKIE, token, secure=secure))
+    response.headers.add("Set-Cookie", go_cookie(SESSION_COOKIE, result.token, secure=secure))
+    if result.device is not None:
+        response.headers.add(
+            "Set-Cookie",
+            go_cookie(
+                result.device.name,
+                result.device.value,
+                path=DEVICE_COOKIE_PATH,
+                max_age=result.device.max_age,
+                secure=secure,
+                same_site="Strict",
+            ),
+        )
     return response
 
 

@@ -21,7 +21,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, DecodeError, JoseError, MissingKeyError
 from joserfc.jwk import OctKey
 
-from service.auth.login import LoginService
+from service.auth.login import LoginClient, LoginService
 from service.auth.users import User, UserStore
 from service.clock import Clock
 from service.errors import ApiError
@@ -81,14 +81,16 @@ class LoginConversion:
         self._key_id, self._key = derive_key(secret)
         self._clock = clock
 
-    async def start(self, target: User, to_type: str, password: str) -> ConversionStarted:
+    async def start(
+        self, target: User, to_type: str, password: str, client: LoginClient
+    ) -> ConversionStarted:
         """POST /users/{user}/convert-login. Raises ApiError with Coder's messages."""
         if to_type in ("password", "none", "token"):
             raise ApiError(400, f'Cannot convert to login type "{to_type}".')
         if to_type not in ("github", "oidc"):
             raise ApiError(400, f'Unknown login type "{to_type}".')
         # The same checks as login, for the *target's* email (401/403 unchanged).
-        user = await self._login.check_credentials(target.email, password)
+        user = await self._login.check_credentials(target.email, password, client)
         if user.login_type != "password":  # pragma: no cover - check_credentials refuses first
             raise ApiError(400, "User account must have password based authentication.")
         state = STATE_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(32))

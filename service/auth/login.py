@@ -1,10 +1,20 @@
-"""Password login (Coder's `loginRequest`, spec §2.3) with per-account failure budgets."""
+"""Password login (Coder's `loginRequest`, spec §2.3) with failure budgets nobody else can spend.
+
+Failed attempts are counted, before any hashing, in budgets that a stranger who knows only
+the address cannot exhaust for the owner (README, "Security model"):
+- a browser with a device cookie for the account (auth/devices) has a budget of its own;
+- any other client has one per account and client network (IPv4 address or IPv6 /64), and
+  all such clients together one larger budget per account, which bounds distributed guessing
+  (and can lock out only clients the account has never signed in from).
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
 
+from service.auth.addresses import address_key
+from service.auth.devices import DeviceCookie, DeviceCookies
 from service.auth.events import EventRecorder, NoEvents
 from service.auth.passwords import MalformedHash, Passwords
 from service.auth.ratelimit import RateLimiter, go_duration
@@ -21,8 +31,26 @@ class LoginPolicy:
     """Deployment switches that shape login."""
 
     disable_password_auth: bool
-    failure_limit: int  # failed logins per account per window; -1 disables
+    failure_limit: int  # per client network (or device) and account per window; -1 disables
     failure_window: float
+    account_failure_limit: int = -1  # per account from clients without a device cookie
+
+
+@dataclass(frozen=True)
+class LoginClient:
+    """Who is attempting: the client's network and the device cookie it presented, if any."""
+
+    network: str
+    device_cookie: str | None = None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A successful login: the user, the session token and the device cookie to set."""
+
+    user_id: str
+    token: str
+    device: DeviceCookie | None
 
 
 class LoginService:
@@ -37,8 +65,10 @@ class LoginService:
         policy: LoginPolicy,
         clock: Clock,
         events: EventRecorder | None = None,
+        devices: DeviceCookies | None = None,
     ) -> None:
         self._events = events or NoEvents()
+        self._devices = devices
         self._users = users
         self._passwords = passwords
         self._sessions = sessions
@@ -46,28 +76,39 @@ class LoginService:
         self._policy = policy
         self._clock = clock
 
-    def _budget_tag(self, email: str) -> str:
-        return f"login-failures|{email.lower()}"
+    def _budgets(self, email: str, client: LoginClient) -> list[tuple[str, str, int]]:
+        """(tag, name, limit) of every budget this attempt counts against."""
+        device = None
+        if self._devices is not None:
+            device = self._devices.verify(email, client.device_cookie, self._clock())
+        if device is not None:
+            return [(f"login-failures|device|{device}", "device", self._policy.failure_limit)]
+        account = address_key(email)
+        return [
+            (f"login-failures|{account}|{client.network}", "client", self._policy.failure_limit),
+            (f"login-failures|{account}", "account", self._policy.account_failure_limit),
+        ]
 
-    async def check_credentials(self, email: str, password: str) -> User:
+    async def check_credentials(self, email: str, password: str, client: LoginClient) -> User:
         """Steps 2-8 of Coder's login; also used by convert-login. Raises ApiError."""
-        limits = [("account", self._policy.failure_limit)]
-        tag, window = self._budget_tag(email), self._policy.failure_window
-        # The budget is keyed by the address asked for, known or not, so that a 429 reveals
-        # nothing about which accounts exist. It is checked before any hashing.
-        budget = await self._limiter.hit(tag, limits, window, record=False)
-        if not budget.allowed:
-            raise ApiError(
-                429,
-                f"You've been rate limited for sending more than {budget.limit} failed login "
-                f"attempts for this account in {go_duration(window)}.",
-                headers={
-                    "Retry-After": str(budget.retry_after),
-                    "RateLimit-Limit": str(budget.limit),
-                    "RateLimit-Remaining": "0",
-                    "RateLimit-Reset": str(budget.retry_after),
-                },
-            )
+        window = self._policy.failure_window
+        budgets = self._budgets(email, client)
+        # Keyed by the address asked for, known or not, so that a 429 reveals nothing about
+        # which accounts exist; checked before any hashing.
+        for tag, name, limit in budgets:
+            budget = await self._limiter.hit(tag, [(name, limit)], window, record=False)
+            if not budget.allowed:
+                raise ApiError(
+                    429,
+                    f"You've been rate limited for sending more than {budget.limit} failed "
+                    f"login attempts for this account in {go_duration(window)}.",
+                    headers={
+                        "Retry-After": str(budget.retry_after),
+                        "RateLimit-Limit": str(budget.limit),
+                        "RateLimit-Remaining": "0",
+                        "RateLimit-Reset": str(budget.retry_after),
+                    },
+                )
         user = await self._users.by_email(email)
         stored = None
         if user is not None:
@@ -83,7 +124,8 @@ class LoginService:
             log.error("stored password hash is malformed", extra={"user_id": user and user.id})
             raise ApiError(500, "Internal error.") from None
         if not verdict.ok or user is None:
-            await self._limiter.hit(tag, limits, window, record=True)
+            for tag, name, limit in budgets:
+                await self._limiter.hit(tag, [(name, limit)], window, record=True)
             raise ApiError(401, INCORRECT_LOGIN)
         if self._policy.disable_password_auth:
             raise ApiError(403, PASSWORD_AUTH_DISABLED)
@@ -108,7 +150,11 @@ class LoginService:
             log.info("password re-hashed with current parameters", extra={"user_id": user.id})
         return user
 
-    async def login(self, email: str, password: str, ip: str) -> tuple[str, str]:
-        """Check credentials and issue a session: (user id, token)."""
-        user = await self.check_credentials(email, password)
-        return user.id, await self._sessions.issue(user.id, "password", ip)
+    async def login(self, email: str, password: str, ip: str, client: LoginClient) -> LoginResult:
+        """Check credentials, issue a session, and a device cookie for this browser."""
+        user = await self.check_credentials(email, password, client)
+        token = await self._sessions.issue(user.id, "password", ip)
+        device = None
+        if self._devices is not None:
+            device = self._devices.issue(user.email, self._clock())
+        return LoginResult(user.id, token, device)

@@ -3,7 +3,13 @@
 The request path only enqueues a job, the same work for every address, so neither the answer
 nor its timing tells whether an account exists; the outbox worker then looks the user up,
 issues the code and queues the mail. Codes are UUIDv4s stored only as a keyed HMAC bound to the
-user, live for OTP_TTL, are void after OTP_MAX_ATTEMPTS wrong guesses, and are consumed once.
+user, live for OTP_TTL each (a new request does not void an earlier code), and are consumed
+once. What a stranger who knows only the address can do is bounded per requester, so that
+the owner is never the one who runs out (README, "Security model"):
+- requests: OTP_REQUEST_LIMIT per address and client network, and OTP_ADDRESS_LIMIT per
+  address from everyone (a mail-flooding cap);
+- guesses: OTP_MAX_ATTEMPTS per address and client network per OTP_TTL, counted before the
+  code is compared; a guess never voids the owner's code.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from service.auth.addresses import address_key
 from service.auth.events import EventRecorder, NoEvents
 from service.auth.passwords import MalformedHash, Passwords
 from service.auth.policy import check_password
-from service.auth.ratelimit import RateLimiter
+from service.auth.ratelimit import RateLimiter, go_duration
 from service.auth.sessions import SessionManager
 from service.auth.users import UserStore
 from service.clock import Clock, go_time_string
@@ -35,16 +42,18 @@ MAIL_JOB = "mail"
 
 
 class OtpStore(Protocol):
-    """Live passcodes, one per user, as MACs with an attempt counter."""
+    """A user's live passcodes, as MACs, each with its own expiry."""
 
-    async def put(self, user_id: str, mac: str, ttl: float) -> None: ...
+    async def put(self, user_id: str, mac: str, ttl: float, max_live: int) -> None:
+        """Add a code; the oldest go when more than `max_live` would be live."""
+        ...
 
-    async def check(self, user_id: str, mac: str, max_attempts: int) -> bool:
-        """True if `mac` is the live code; a wrong one counts an attempt (void at the cap)."""
+    async def check(self, user_id: str, mac: str) -> bool:
+        """True if `mac` is a live code."""
         ...
 
     async def consume(self, user_id: str, mac: str) -> bool:
-        """Delete the live code if it is `mac`; True for exactly one caller."""
+        """If `mac` is live, delete every code of the user; True for exactly one caller."""
         ...
 
 
@@ -59,11 +68,17 @@ class ResetPolicy:
     """Deployment settings that shape password reset."""
 
     ttl: float
-    max_attempts: int
-    request_limit: int  # codes per address per window; -1 disables
+    max_attempts: int  # guesses per address and client network per ttl
+    request_limit: int  # codes per address and client network per window; -1 disables
     request_window: float
     product: str
     public_url: str
+    address_limit: int = -1  # codes per address from everyone per window; -1 disables
+
+    @property
+    def max_live_codes(self) -> int:
+        """How many codes a user may hold at once (each request may have sent one)."""
+        return self.address_limit if self.address_limit > 0 else 10
 
 
 def derive_key(secret: str) -> bytes:
@@ -102,21 +117,31 @@ class PasswordReset:
         message = f"{user_id}:{code.strip().lower()}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    async def request(self, email: str) -> None:
+    async def request(self, email: str, client: str) -> None:
         """POST /otp/request: queue the work; identical for every address."""
-        await self._jobs.enqueue(OTP_REQUEST_JOB, {"email": email})
+        await self._jobs.enqueue(OTP_REQUEST_JOB, {"email": email, "client": client})
+
+    async def _throttled(self, email: str, client: str) -> bool:
+        """Count a request against the requester's and the address's budgets."""
+        account = address_key(email)
+        budgets = [
+            (f"otp-request|{account}|{client}", "requester", self._policy.request_limit),
+            (f"otp-request|{account}", "address", self._policy.address_limit),
+        ]
+        window = self._policy.request_window
+        for tag, name, limit in budgets:
+            if not (await self._limiter.hit(tag, [(name, limit)], window, record=False)).allowed:
+                return True
+        for tag, name, limit in budgets:
+            await self._limiter.hit(tag, [(name, limit)], window)
+        return False
 
     async def issue(self, data: Mapping[str, Any]) -> None:
         """Worker side of a request: throttle, look up, issue the code, queue the mail."""
         email = str(data["email"])
-        throttle = await self._limiter.hit(
-            f"otp-request|{email.lower()}",
-            [("codes", self._policy.request_limit)],
-            self._policy.request_window,
-        )
-        if not throttle.allowed:
+        if await self._throttled(email, str(data.get("client", ""))):
             self._events.count("otp_throttled")
-            log.warning("password reset throttled for this address; nothing sent")
+            log.warning("password reset throttled for this address or requester; nothing sent")
             return
         user = await self._users.by_email(email)
         if user is None:
@@ -132,7 +157,9 @@ class PasswordReset:
             )
             return
         code = str(uuid.uuid4())
-        await self._otps.put(user.id, self._mac(user.id, code), self._policy.ttl)
+        await self._otps.put(
+            user.id, self._mac(user.id, code), self._policy.ttl, self._policy.max_live_codes
+        )
         mail = templates.one_time_passcode(
             self._policy.product, user.username, user.email, code, self._policy.public_url
         )
@@ -142,15 +169,30 @@ class PasswordReset:
         self._events.count("otp_issued")
         log.info("one-time passcode issued", extra={"user_id": user.id})
 
-    async def change_password(self, email: str, code: str, new_password: str) -> None:
-        """POST /otp/change-password, in Coder's order. Raises ApiError (400)."""
+    async def _count_guess(self, email: str, client: str) -> None:
+        """Count a guess before it is compared; 429 once the client used its budget."""
+        window = self._policy.ttl
+        tag = f"otp-guesses|{address_key(email)}|{client}"
+        budget = await self._limiter.hit(tag, [("guesses", self._policy.max_attempts)], window)
+        if not budget.allowed:
+            raise ApiError(
+                429,
+                f"You've been rate limited for sending more than {budget.limit} one-time "
+                f"passcode attempts for this account in {go_duration(window)}.",
+                headers={"Retry-After": str(budget.retry_after)},
+            )
+
+    async def change_password(self, email: str, code: str, new_password: str, client: str) -> None:
+        """POST /otp/change-password, in Coder's order. Raises ApiError (400, 429)."""
         if problem := check_password(new_password):
             raise ApiError(400, "Invalid password.", validations=[Validation("password", problem)])
+        # Known or unknown address alike, so that the budget says nothing about accounts.
+        await self._count_guess(email, client)
         user = await self._users.by_email(email)
         user_id = user.id if user else NIL_USER
         mac = self._mac(user_id, code)
         # An unknown address does the same store round trip against a key that never exists.
-        if not await self._otps.check(user_id, mac, self._policy.max_attempts) or user is None:
+        if not await self._otps.check(user_id, mac) or user is None:
             log.warning("password reset with an invalid one-time passcode")
             raise ApiError(400, INCORRECT_OTP)
         try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 
+from service.auth.addresses import address_key, username_key
+
 PREFIX = "authsvc"
 _USERS = f"{PREFIX}:{{u}}"
 
@@ -23,13 +25,13 @@ def user(user_id: str) -> str:
 
 
 def user_by_email(email: str) -> str:
-    """String: lower-cased email -> user id (durable)."""
-    return f"{_USERS}:email:{email.lower()}"
+    """String: the address's key (NFKC, lower-cased; see auth/addresses) -> user id (durable)."""
+    return f"{_USERS}:email:{address_key(email)}"
 
 
 def user_by_username(username: str) -> str:
-    """String: lower-cased username -> user id (durable)."""
-    return f"{_USERS}:username:{username.lower()}"
+    """String: ASCII-lower-cased username -> user id (durable)."""
+    return f"{_USERS}:username:{username_key(username)}"
 
 
 def user_ids() -> str:
@@ -59,11 +61,11 @@ def rate_tag(*parts: str) -> str:
 
 def rate_counter(tag: str, name: str) -> str:
     """Sorted set: request times in the window; TTL = the window."""
-    return f"{PREFIX}:rl:{{{tag}}}:{name}"
+    return f"{PREFIX}:rl:{{{rate_tag(tag)}}}:{name}"
 
 
 def otp(user_id: str) -> str:
-    """Hash: the live one-time passcode of a user (keyed MAC + attempts); TTL = OTP_TTL."""
+    """Hash: a user's live one-time passcodes (keyed MAC -> expiry); TTL = the latest expiry."""
     return f"{PREFIX}:otp:{{{user_id}}}"
 
 

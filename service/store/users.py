@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any, cast
 
+from service.auth.addresses import same_address, username_key
 from service.auth.users import User, UserExists
 from service.store import keys
 from service.store.changes import RedisChangeFeed
@@ -120,10 +121,17 @@ class RedisUserStore:
         return await self.get(user_id) if user_id else None
 
     async def by_email(self, email: str) -> User | None:
-        return await self._by_index(keys.user_by_email(email))
+        user = await self._by_index(keys.user_by_email(email))
+        # The key also catches look-alikes; only the address itself may match.
+        return user if user is not None and same_address(user.email, email) else None
 
     async def by_username(self, username: str) -> User | None:
-        return await self._by_index(keys.user_by_username(username))
+        user = await self._by_index(keys.user_by_username(username))
+        return (
+            user
+            if user is not None and username_key(user.username) == username_key(username)
+            else None
+        )
 
     async def all(self) -> list[User]:
         ids = cast(set[str], await self._redis.smembers(keys.user_ids()))

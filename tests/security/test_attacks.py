@@ -9,9 +9,12 @@ import uuid
 from http.cookies import SimpleCookie
 from typing import Any
 
+import pytest
+
 from service import keys
-from service.auth.users import NewUser
-from service.store import keys as store_keys
+from service.auth.signin import ExternalIdentity
+from service.auth.users import NewUser, UserExists
+from service.errors import ApiError
 from tests.conftest import Client, MakeClient, login
 from tests.support import STRONG, FakeClock, RecordingSmtp, wait_until
 
@@ -30,12 +33,18 @@ async def add(client: Client, email: str, password: str = STRONG) -> None:
 async def test_thousand_wrong_passwords_from_many_addresses(
     make_client: MakeClient, clock: FakeClock
 ) -> None:
-    """1,000 guesses from 1,000 addresses: the account budget answers 429 + Retry-After."""
+    """1,000 guesses from 1,000 addresses: 100 are checked, then 429 + Retry-After for all
+    clients the account has never signed in from; its own browser still gets in."""
     client = await make_client(
         trusted_proxies="127.0.0.1/32", login_failure_limit=10, login_failure_window="15m"
     )
     await add(client, "victim@corp.example")
     await add(client, "bystander@corp.example")
+    # The owner signed in from this browser before: it holds a device cookie.
+    await client.post(LOGIN, json={"email": "victim@corp.example", "password": STRONG})
+    device = {c.key: c.value for c in client.session.cookie_jar if c.key.startswith("authsvc_")}
+    assert len(device) == 1
+    client.session.cookie_jar.clear()
     statuses: list[int] = []
     retry_after: set[str] = set()
     for i in range(1000):
@@ -48,16 +57,101 @@ async def test_thousand_wrong_passwords_from_many_addresses(
         if resp.status == 429:
             retry_after.add(resp.headers["Retry-After"])
             assert "failed login attempts for this account" in (await resp.json())["message"]
-    assert statuses.count(401) == 10 and statuses.count(429) == 990
+    assert statuses.count(401) == 100 and statuses.count(429) == 900
     assert all(0 < int(r) <= 900 for r in retry_after)
-    # The real user is held off too while the window lasts, others are not affected...
+    # A new client is held off while the window lasts; other accounts are not affected...
     assert (
         await client.post(LOGIN, json={"email": "victim@corp.example", "password": STRONG})
     ).status == 429
     await login(client, "bystander@corp.example")
+    # ...the owner's known browser is not locked out at all...
+    resp = await client.post(
+        LOGIN, json={"email": "victim@corp.example", "password": STRONG}, cookies=device
+    )
+    assert resp.status == 201
+    client.session.cookie_jar.clear()
     # ...and the budget expires by itself: no permanent lockout.
     clock.advance(15 * 60 + 1)
     await login(client, "victim@corp.example")
+
+
+async def test_one_stranger_cannot_lock_the_owner_out(
+    make_client: MakeClient, smtp: RecordingSmtp
+) -> None:
+    """The review's attack from one address: 10 wrong passwords, 3 reset requests and 5 wrong
+    codes, repeated; the owner, from elsewhere and with no device cookie, signs in and resets."""
+    client = await make_client(
+        trusted_proxies="127.0.0.1/32", smtp_host="127.0.0.1", smtp_port=smtp.port
+    )
+    await add(client, "kim@corp.example")
+    attacker = {"X-Forwarded-For": "198.51.100.66"}
+    owner = {"X-Forwarded-For": "203.0.113.20"}
+    for _ in range(2):
+        for i in range(11):
+            await client.post(
+                LOGIN, json={"email": "kim@corp.example", "password": f"x{i}"}, headers=attacker
+            )
+        for _ in range(4):
+            await client.post(
+                "/api/v2/users/otp/request", json={"email": "kim@corp.example"}, headers=attacker
+            )
+        for _ in range(6):
+            await client.post(
+                "/api/v2/users/otp/change-password",
+                json={
+                    "email": "kim@corp.example",
+                    "one_time_passcode": str(uuid.uuid4()),
+                    "password": "Fresh-Secret-99!",
+                },
+                headers=attacker,
+            )
+    resp = await client.post(
+        LOGIN, json={"email": "kim@corp.example", "password": STRONG}, headers=owner
+    )
+    assert resp.status == 201
+    await wait_until(lambda: len(smtp.to("kim@corp.example")) == 3)
+    assert (
+        await client.post(
+            "/api/v2/users/otp/request", json={"email": "kim@corp.example"}, headers=owner
+        )
+    ).status == 204
+    await wait_until(lambda: len(smtp.to("kim@corp.example")) == 4)
+    first_code = (
+        (smtp.to("kim@corp.example")[0].get_body(preferencelist=("plain",)).get_content())
+        .split("one-time passcode: ")[1]
+        .split()[0]
+    )
+    resp = await client.post(
+        "/api/v2/users/otp/change-password",
+        json={
+            "email": "kim@corp.example",
+            "one_time_passcode": first_code,
+            "password": "Fresh-Secret-99!",
+        },
+        headers=owner,
+    )
+    assert resp.status == 204  # even the first code mailed is still good
+
+
+async def test_ipv6_clients_are_counted_by_network(make_client: MakeClient) -> None:
+    """Rotating through the addresses of one IPv6 /64 does not buy a fresh budget."""
+    client = await make_client(trusted_proxies="127.0.0.1/32", login_failure_limit=3)
+    await add(client, "v6@corp.example")
+    statuses = []
+    for i in range(5):
+        resp = await client.post(
+            LOGIN,
+            json={"email": "v6@corp.example", "password": f"x{i}"},
+            headers={"X-Forwarded-For": f"2001:db8:1:2::{i + 1:x}"},
+        )
+        statuses.append(resp.status)
+    assert statuses == [401, 401, 401, 429, 429]
+    resp = await client.post(
+        LOGIN,
+        json={"email": "v6@corp.example", "password": STRONG},
+        headers={"X-Forwarded-For": "2001:db8:1:3::1"},  # another /64: its own budget
+    )
+    assert resp.status == 201
 
 
 async def test_forwarded_for_only_from_trusted_proxies(make_client: MakeClient) -> None:
@@ -77,13 +171,16 @@ async def test_forwarded_for_only_from_trusted_proxies(make_client: MakeClient) 
 async def test_thousand_guessed_codes_in_parallel(
     make_client: MakeClient, smtp: RecordingSmtp
 ) -> None:
-    """1,000 parallel guesses: none succeeds, the code is void after 5, counts exact."""
+    """1,000 parallel guesses from one client: 5 are compared, none succeeds, the rest 429;
+    the owner's code is not voided."""
     client = await make_client(
-        smtp_host="127.0.0.1", smtp_port=smtp.port, login_rate_limit=-1, api_rate_limit=-1
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        login_rate_limit=-1,
+        api_rate_limit=-1,
+        trusted_proxies="127.0.0.1/32",
     )
     await add(client, "otp@corp.example")
-    user = await client.app[keys.USERS].by_email("otp@corp.example")
-    assert user is not None
     assert (
         await client.post("/api/v2/users/otp/request", json={"email": "otp@corp.example"})
     ).status == 204
@@ -91,7 +188,7 @@ async def test_thousand_guessed_codes_in_parallel(
     body = smtp.messages[0].get_body(preferencelist=("plain",)).get_content()
     code = body.split("one-time passcode: ")[1].split()[0]
 
-    async def guess(otp: str) -> int:
+    async def guess(otp: str, ip: str = "198.51.100.99") -> int:
         resp = await client.post(
             "/api/v2/users/otp/change-password",
             json={
@@ -99,19 +196,16 @@ async def test_thousand_guessed_codes_in_parallel(
                 "one_time_passcode": otp,
                 "password": "Fresh-Secret-99!",
             },
+            headers={"X-Forwarded-For": ip},
         )
         return resp.status
 
-    first = await asyncio.gather(*[guess(str(uuid.uuid4())) for _ in range(3)])
-    assert first == [400, 400, 400]
-    assert await client.app[keys.REDIS].hget(store_keys.otp(user.id), "attempts") == "3"
     statuses: list[int] = []
     for _ in range(20):
         statuses += await asyncio.gather(*[guess(str(uuid.uuid4())) for _ in range(50)])
-    assert statuses == [400] * 1000
-    assert await client.app[keys.REDIS].exists(store_keys.otp(user.id)) == 0  # voided at the cap
-    assert await guess(code) == 400  # the real code is dead too
-    await login(client, "otp@corp.example")  # the password is unchanged
+    assert sorted(statuses) == [400] * 5 + [429] * 995
+    assert await guess(code) == 429  # this client is done guessing...
+    assert await guess(code, "203.0.113.1") == 204  # ...the owner's code is intact
 
 
 async def test_login_timing_does_not_reveal_accounts(make_client: MakeClient) -> None:
@@ -165,3 +259,33 @@ async def test_bad_tokens(client: Client, make_user: Any, clock: FakeClock) -> N
     client.session.cookie_jar.clear()
     clock.advance(25 * 3600)
     assert (await detail({"Coder-Session-Token": ann})).startswith("API key expired at")
+
+
+async def test_look_alike_addresses_match_nothing(
+    make_client: MakeClient, smtp: RecordingSmtp
+) -> None:
+    """KELVIN SIGN and fullwidth look-alikes neither sign in, reset, sign up nor link."""
+    client = await make_client(smtp_host="127.0.0.1", smtp_port=smtp.port)
+    await add(client, "kelly@corp.test")
+    kelly = await client.app[keys.USERS].by_email("KELLY@corp.test")  # ASCII case: the same
+    assert kelly is not None
+    for fake in ("\u212aelly@corp.test", "\uff4belly@corp.test"):
+        assert await client.app[keys.USERS].by_email(fake) is None
+        resp = await client.post(LOGIN, json={"email": fake, "password": STRONG})
+        assert resp.status == 401
+        assert (await client.post("/api/v2/users/otp/request", json={"email": fake})).status == 204
+        with pytest.raises(UserExists):  # nor can it be registered beside the real one
+            await client.app[keys.DIRECTORY].create(NewUser(fake, "kelly-2", ""))
+        with pytest.raises(ApiError) as refused:
+            await client.app[keys.SIGNIN].complete(
+                ExternalIdentity("oidc", "attacker-subject", fake, True),
+                "some-state",
+                None,
+                "",
+                "198.51.100.1",
+            )
+        assert refused.value.status == 409
+    await asyncio.sleep(0.5)
+    assert smtp.to("kelly@corp.test") == []
+    after = await client.app[keys.USERS].get(kelly.id)
+    assert after is not None and after.links == {} and after.login_type == "password"

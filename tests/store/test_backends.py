@@ -86,12 +86,15 @@ async def test_store_suite(client: Redis) -> None:
     decisions = [await limiter.hit(f"ip|{tag}", [("a", 2), ("b", 5)], 60) for _ in range(3)]
     assert [d.allowed for d in decisions] == [True, True, False]
 
-    otps = RedisOtpStore(client)
-    await otps.put(user.id, "mac", 60)
-    assert not await otps.check(user.id, "wrong", 5)
-    assert await otps.check(user.id, "mac", 5)
+    otps = RedisOtpStore(client, time.time)
+    await otps.put(user.id, "mac", 60, 3)
+    await otps.put(user.id, "mac2", 60, 3)
+    assert not await otps.check(user.id, "wrong")
+    assert await otps.check(user.id, "mac")
+    assert await otps.check(user.id, "mac2")
     assert await otps.consume(user.id, "mac")
     assert not await otps.consume(user.id, "mac")
+    assert not await otps.check(user.id, "mac2")  # a successful reset voids every code
 
     states = RedisOneTimeStore(client)
     await states.put("convert", f"st{tag}", {"user_id": user.id}, 60)
