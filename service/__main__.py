@@ -23,6 +23,7 @@ from service.authz.scopes import load_scopes
 from service.logs import configure_logging
 from service.settings import Settings, SettingsError, load_settings
 from service.store.redis import STORE_ERRORS, connect
+from service.store.changes import RedisChangeFeed
 from service.store.users import RedisUserStore
 
 
@@ -102,7 +103,10 @@ async def _with_directory(
     try:
         from service.clock import system_clock
 
-        return await action(UserDirectory(RedisUserStore(redis), system_clock))
+        # Every write announces itself on the change feed, as the API's do, so running replicas
+        # drop their cached copy of the user at once (a suspension takes effect everywhere).
+        store = RedisUserStore(redis, RedisChangeFeed(redis))
+        return await action(UserDirectory(store, system_clock))
     finally:
         await redis.aclose()
 

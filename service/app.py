@@ -39,7 +39,14 @@ from service.logs import install_log_hygiene
 from service.mail.mailer import ConsoleMailer, Mailer, SmtpConfig, SmtpMailer
 from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
 from service.metrics import Metrics
-from service.middleware import authenticate, error_envelope, rate_limit, request_context
+from service.middleware import (
+    authenticate,
+    cross_origin_guard,
+    error_envelope,
+    rate_limit,
+    request_context,
+    trusted_origins,
+)
 from service.settings import Settings, SettingsError
 from service.store.audit import RedisAuditLog
 from service.store.changes import RedisChangeFeed
@@ -233,6 +240,7 @@ def _providers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Ide
             secret.get_secret_value() if secret else "",
             f"{callback}/oidc/callback",
             settings.oidc_scopes,
+            settings.oidc_ignore_email_verified,
         )
     if settings.github_client_id:
         secret = settings.github_client_secret
@@ -322,9 +330,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_urlsafe(32))})
     app = web.Application(
         client_max_size=max(settings.max_body_size, settings.public_max_body_size),
-        middlewares=[request_context, error_envelope, rate_limit, authenticate],
+        middlewares=[
+            request_context,
+            error_envelope,
+            cross_origin_guard,
+            rate_limit,
+            authenticate,
+        ],
     )
     app[keys.SETTINGS] = settings
+    app[keys.TRUSTED_ORIGINS] = trusted_origins(settings)
     app[keys.CLOCK] = clock
     app[keys.PAGES] = pages.Pages(settings)
     app[keys.METRICS] = Metrics()

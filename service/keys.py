@@ -52,6 +52,7 @@ SCOPES = web.AppKey("scopes", ScopeCatalog)
 POLICIES = web.AppKey("policies", PolicyHolder)
 AUTHCHECK = web.AppKey("authcheck", AuthChecker)
 DEVICES = web.AppKey("devices", DeviceCookies)
+TRUSTED_ORIGINS = web.AppKey("trusted_origins", frozenset[str])
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)

@@ -1,7 +1,9 @@
-"""The middleware chain: request context, the one error path, rate limits, authentication.
+"""The middleware chain: request context, the one error path, the cross-origin guard, rate
+limits, authentication.
 
-Order (outermost first): `request_context` -> `error_envelope` -> `rate_limit` ->
-`authenticate`. Everything raised below `error_envelope` becomes Coder's JSON envelope there.
+Order (outermost first): `request_context` -> `error_envelope` -> `cross_origin_guard` ->
+`rate_limit` -> `authenticate`. Everything raised below `error_envelope` becomes Coder's JSON
+envelope there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -25,6 +28,7 @@ from service.auth.login import LoginClient
 from service.auth.ratelimit import go_duration
 from service.errors import INVALID_JSON, ApiError
 from service.logs import REQUEST_ID
+from service.settings import Settings
 from service.store.redis import STORE_ERRORS
 
 log = logging.getLogger("authsvc.access")
@@ -198,6 +202,54 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
                 f"request id {request[keys.REQUEST_ID]}",
             )
         )
+
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url.strip().lower())
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def trusted_origins(settings: Settings) -> frozenset[str]:
+    """PUBLIC_URL's origin and every TRUSTED_ORIGINS entry, normalised."""
+    return frozenset({_origin_of(settings.base_url), *map(_origin_of, settings.trusted_origins)})
+
+
+def cross_origin_refusal(request: web.Request, trusted: frozenset[str]) -> str | None:
+    """Why an unsafe request is refused as cross-origin, or None (Go 1.25's algorithm).
+
+    Browsers say where a request comes from: `Sec-Fetch-Site` (all current ones) or at least
+    `Origin`. A trusted Origin passes; `same-origin` and `none` (typed by the user) pass; any
+    other `Sec-Fetch-Site` is refused, `same-site` included, since a sibling origin is not us.
+    Without `Sec-Fetch-Site`, an Origin must match the request's own host. A request with
+    neither header is not from a browser (curl, Coder's CLI, agents) and passes: CSRF needs
+    a browser that attaches the victim's cookies.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None and _origin_of(origin) in trusted:
+        return None
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        if site in ("same-origin", "none"):
+            return None
+        return f"Sec-Fetch-Site is {site!r} and Origin {origin!r} is not trusted."
+    if origin is None:
+        return None
+    if urlsplit(origin.lower()).netloc == request.host.lower():
+        return None
+    return f"Origin {origin!r} is not this service's origin."
+
+
+@web.middleware
+async def cross_origin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse unsafe requests that a browser sends on behalf of another origin (CSRF)."""
+    if request.method not in SAFE_METHODS:
+        reason = cross_origin_refusal(request, request.app[keys.TRUSTED_ORIGINS])
+        if reason is not None:
+            raise ApiError(403, "Cross-origin request refused.", reason)
+    return await handler(request)
 
 
 @web.middleware

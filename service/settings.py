@@ -8,7 +8,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.auth.policy import entropy
@@ -27,7 +34,7 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
-def _split_networks(value: Any) -> Any:
+def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
@@ -39,7 +46,7 @@ Color = Annotated[str, Field(pattern=r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")]
 Networks = Annotated[
     tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
     NoDecode,
-    BeforeValidator(_split_networks),
+    BeforeValidator(_split_commas),
 ]
 
 MEMORY_URL = "memory://"
@@ -95,6 +102,8 @@ class Settings(BaseSettings):
     secure_auth_cookie: bool | None = None
     validate_password_anonymous: bool = False
     trusted_proxies: Networks = ()
+    # Origins besides PUBLIC_URL's whose pages may send unsafe requests (comma-separated).
+    trusted_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)] = ()
     # Per-client budgets key an IPv6 client by its network: one subscriber owns a whole /64.
     ipv6_prefix_length: int = Field(64, ge=32, le=128)
     policy_watch_interval: float = Field(0.0, ge=0)
@@ -159,11 +168,14 @@ class Settings(BaseSettings):
                 "AUTHSVC_SECRET_KEY is required when AUTHSVC_REDIS_URL is not memory:// "
                 "(every replica must share it)"
             )
-        if self.secret_key is not None:
-            problem = secret_key_problem(self.secret_key.get_secret_value())
-            if problem:
-                raise ValueError(f"AUTHSVC_SECRET_KEY {problem}")
         return self
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (problem := secret_key_problem(value.get_secret_value())):
+            raise ValueError(problem)
+        return value
 
     def mail_transport_problem(self) -> str | None:
         """Why serving with these settings would leak mail to the log, or None."""

@@ -60,9 +60,7 @@ class OidcProviderProcess:
             self.stop()
             raise RuntimeError(f"OIDC provider did not start: {line}")
 
-    def next_login(
-        self, sub: str, email: str, *, verified: bool = True, username: str = ""
-    ) -> None:
+    def next_login(self, sub: str, email: str, *, verified: Any = True, username: str = "") -> None:
         """The account the next authorization signs in as."""
         body = json.dumps(
             {"sub": sub, "email": email, "email_verified": verified, "preferred_username": username}

@@ -22,6 +22,8 @@ from service.middleware import authenticated, login_client, read_body, session_t
 
 STATE_COOKIE = "oauth_state"
 REDIRECT_COOKIE = "oauth_redirect"
+# A secret only the browser that started a flow holds; the flow record keeps its hash.
+BINDING_COOKIE = "oauth_binding"
 FLOW_KIND = "oauth-flow"
 FLOW_TTL = 600
 
@@ -63,6 +65,10 @@ async def convert_login(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def _pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -84,17 +90,33 @@ async def _callback(request: web.Request, provider: IdentityProvider | None) -> 
             query.get("error_description", query["error"]),
         )
     if "code" not in query:
-        # Start: convert-login's state is used as the OAuth state (Coder's oidc_merge_state).
-        state = query.get("oidc_merge_state") or secrets.token_urlsafe(24)
+        # Start: convert-login's state is used as the OAuth state (Coder's oidc_merge_state),
+        # but only this browser's own live conversion; anything else gets a fresh state.
+        state = query.get("oidc_merge_state", "")
+        if state:
+            await app[keys.CONVERSION].check_merge_state(state, request.cookies.get(CONVERT_COOKIE))
+        else:
+            state = secrets.token_urlsafe(24)
         redirect = safe_redirect(query.get("redirect", "/"))
         verifier, challenge = _pkce()
         nonce = secrets.token_urlsafe(16)
-        await states.put(
-            FLOW_KIND, state, {"verifier": verifier, "nonce": nonce, "redirect": redirect}, FLOW_TTL
-        )
+        binding = secrets.token_urlsafe(32)
+        record = {
+            "verifier": verifier,
+            "nonce": nonce,
+            "redirect": redirect,
+            "binding": _digest(binding),
+        }
+        if not await states.put(FLOW_KIND, state, record, FLOW_TTL):
+            # Never overwrite a live flow (a replayed merge state, or a second tab).
+            raise ApiError(409, "A sign-in with this state is already in progress.")
         url = await provider.authorize_url(state, challenge, nonce)
         response = web.Response(status=307, headers={"Location": url})
-        for name, value in ((STATE_COOKIE, state), (REDIRECT_COOKIE, redirect)):
+        for name, value in (
+            (STATE_COOKIE, state),
+            (REDIRECT_COOKIE, redirect),
+            (BINDING_COOKIE, binding),
+        ):
             response.headers.add(
                 "Set-Cookie", go_cookie(name, value, max_age=FLOW_TTL, secure=secure)
             )
@@ -103,11 +125,14 @@ async def _callback(request: web.Request, provider: IdentityProvider | None) -> 
     cookie_state = request.cookies.get(STATE_COOKIE, "")
     if not cookie_state:
         raise ApiError(401, f'Cookie "{STATE_COOKIE}" must be provided.')
-    if not secrets.compare_digest(cookie_state, state):
+    if not secrets.compare_digest(cookie_state.encode(), state.encode()):
         raise ApiError(401, "State mismatched.")
     flow = await states.take(FLOW_KIND, state)
     if flow is None:
         raise ApiError(401, "The sign-in attempt expired or was already used. Please try again.")
+    binding = request.cookies.get(BINDING_COOKIE, "")
+    if not binding or not secrets.compare_digest(_digest(binding), flow.get("binding", "")):
+        raise ApiError(401, "This sign-in was not started in this browser. Please try again.")
     identity = await provider.exchange(query["code"], flow["verifier"], flow["nonce"])
     outcome = await app[keys.SIGNIN].complete(
         identity,
@@ -117,7 +142,7 @@ async def _callback(request: web.Request, provider: IdentityProvider | None) -> 
         request[keys.CLIENT_IP],
     )
     response = web.Response(status=307, headers={"Location": flow.get("redirect", "/")})
-    for name in (STATE_COOKIE, REDIRECT_COOKIE):
+    for name in (STATE_COOKIE, REDIRECT_COOKIE, BINDING_COOKIE):
         response.headers.add("Set-Cookie", go_cookie(name, "", max_age=0, secure=secure))
     if is_conversion(state):
         response.headers.add("Set-Cookie", go_cookie(CONVERT_COOKIE, "", max_age=0, secure=secure))

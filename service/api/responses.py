@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -21,11 +22,22 @@ def json_response(status: int, body: Mapping[str, Any] | list[Any]) -> web.Respo
     )
 
 
-def safe_redirect(path: str) -> str:
-    """Only same-origin absolute paths are followed after sign-in; anything else goes home."""
-    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
-        return path
-    return "/"
+def safe_redirect(target: str) -> str:
+    """The one redirect check: a same-origin path is followed, anything else becomes "/".
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    "/\t/evil.example" and "/\\evil.example" are "//evil.example" to them: any control
+    character, whitespace or backslash refuses the target outright. What remains must parse
+    as a path with no scheme and no host. (static/app.js applies the same rule in the page.)
+    """
+    if not target.startswith("/") or target.startswith("//") or len(target) > 2048:
+        return "/"
+    if any(c.isspace() or not c.isprintable() or c == "\\" for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/"
+    return target
 
 
 def go_cookie(

@@ -37,7 +37,11 @@ _ALG: Final = "HS512"
 class OneTimeStore(Protocol):
     """Short-lived records taken exactly once."""
 
-    async def put(self, kind: str, state: str, record: Mapping[str, str], ttl: float) -> None: ...
+    async def put(self, kind: str, state: str, record: Mapping[str, str], ttl: float) -> bool:
+        """Store a new record; False (and nothing written) if `state` is already live."""
+        ...
+
+    async def exists(self, kind: str, state: str) -> bool: ...
 
     async def take(self, kind: str, state: str) -> dict[str, str] | None: ...
 
@@ -113,17 +117,27 @@ class LoginConversion:
         await self._states.put(KIND, state, {"user_id": user.id}, CONVERT_TTL)
         return ConversionStarted(state, expires_at, to_type, user.id, token)
 
-    async def verify(
-        self, user: User | None, provider: str, email: str, state: str, cookie: str | None
-    ) -> User:
-        """Coder's convertUserToOauth checks, in its order; spends the state. Raises ApiError."""
-        if user is None:
+    async def check_merge_state(self, state: str, cookie: str | None) -> None:
+        """Refuse an `oidc_merge_state` that is not this browser's live conversion.
+
+        A provider flow may take a caller-chosen state only when it is a conversion state that
+        is still live and that the caller's own convert cookie (signed, HttpOnly, set by
+        convert-login in this browser) names; otherwise anyone could plant their own flow in a
+        victim's browser (login CSRF). The cookie checks are Coder's own, with its messages
+        (spec §6), made when the flow starts as well as when it comes back. Raises ApiError.
+        """
+        if not is_conversion(state):
             raise ApiError(
                 400,
-                f'The {provider} account with the email "{email}" does not match the email of '
-                "the account you are trying to convert. Contact your administrator to resolve "
-                "this issue.",
+                "The login type conversion is not valid in this browser. Start it again.",
+                "oidc_merge_state must be a live conversion started in this browser.",
             )
+        await self._check_cookie(state, cookie)
+        if not await self._states.exists(KIND, state):
+            raise ApiError(403, "Request to convert login type failed. State already used.")
+
+    async def _check_cookie(self, state: str, cookie: str | None) -> dict[str, Any]:
+        """The convert cookie's claims, if it is this deployment's and names `state`."""
         if not cookie:
             raise ApiError(
                 400,
@@ -137,8 +151,22 @@ class LoginConversion:
                 "Request to convert login type failed. Issuer mismatch. Found a cookie from "
                 "another coder deployment, please try again.",
             )
-        if claims.get("state") != state:
+        if not hmac.compare_digest(str(claims.get("state", "")).encode(), state.encode()):
             raise ApiError(403, "Request to convert login type failed. State mismatch.")
+        return claims
+
+    async def verify(
+        self, user: User | None, provider: str, email: str, state: str, cookie: str | None
+    ) -> User:
+        """Coder's convertUserToOauth checks, in its order; spends the state. Raises ApiError."""
+        if user is None:
+            raise ApiError(
+                400,
+                f'The {provider} account with the email "{email}" does not match the email of '
+                "the account you are trying to convert. Contact your administrator to resolve "
+                "this issue.",
+            )
+        claims = await self._check_cookie(state, cookie)
         if (
             claims.get("user_id") != user.id
             or claims.get("from_login_type") != user.login_type

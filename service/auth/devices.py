@@ -62,10 +62,12 @@ class DeviceCookies:
         if not value or len(value) > 200:
             return None
         parts = value.split(".")
-        if len(parts) != 4 or parts[0] != _VERSION or not parts[2].isdigit():
+        if len(parts) != 4 or parts[0] != _VERSION or not parts[2].isascii():
+            return None
+        if not parts[2].isdigit():
             return None
         _, device, expires, mac = parts
         expected = self._mac("device", device, expires, address_key(email))
-        if not hmac.compare_digest(mac, expected) or int(expires) <= now:
+        if not hmac.compare_digest(mac.encode(), expected.encode()) or int(expires) <= now:
             return None
         return device

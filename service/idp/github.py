@@ -85,7 +85,7 @@ class GithubProvider:
             provider="github",
             subject=str(user["id"]),
             email=str(primary["email"]),
-            email_verified=bool(primary.get("verified")),
+            email_verified=primary.get("verified") is True,
             username=str(user.get("login", "")),
             name=str(user.get("name") or ""),
         )

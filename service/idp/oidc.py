@@ -38,7 +38,9 @@ class OidcProvider:
         client_secret: str,
         redirect_uri: str,
         scopes: str,
+        ignore_email_verified: bool = False,
     ) -> None:
+        self._ignore_email_verified = ignore_email_verified
         self._http = http
         self._issuer = issuer.rstrip("/")
         self._client_id = client_id
@@ -130,8 +132,10 @@ class OidcProvider:
             provider="oidc",
             subject=str(claims["sub"]),
             email=email,
-            # A provider that does not say is trusted, as Coder does.
-            email_verified=claims.get("email_verified", True) is not False,
+            # Only a JSON `true` verifies an address: "true", 1 or a missing claim do not (Coder
+            # trusts anything but `false`). OIDC_IGNORE_EMAIL_VERIFIED is for providers that
+            # never send the claim.
+            email_verified=self._ignore_email_verified or claims.get("email_verified") is True,
             username=str(claims.get("preferred_username", "")),
             name=str(claims.get("name", "")),
         )

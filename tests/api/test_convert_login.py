@@ -177,12 +177,15 @@ class Env:
         return str(body["state_string"])
 
     async def sign_in(self, provider_path: str, query: str) -> Any:
-        """Run the flow from the service's start URL to its callback; return the final response."""
+        """Run the flow from the service's start URL to its callback; return the final response
+        (or the start's, when the service refuses to start the flow)."""
         callback = f"{self.base}/api/v2/users/{provider_path}"
         start = f"{callback}?{query}"
-        async with self.browser.session.get(start, allow_redirects=False) as resp:
-            assert resp.status == 307, await resp.text()
-            authorize = resp.headers["Location"]
+        resp = await self.browser.session.get(start, allow_redirects=False)
+        await resp.read()
+        if resp.status != 307:
+            return resp  # refused as the flow starts (the conversion checks run there too)
+        authorize = resp.headers["Location"]
         # A fresh login at the provider each time: it signs in as the account of next_login().
         for name in [
             c.key for c in self.browser.session.cookie_jar if c.key.startswith("_session")
@@ -465,3 +468,81 @@ async def test_provider_not_configured(client: Client) -> None:
     resp = await client.get("/api/v2/users/oidc/callback", allow_redirects=False)
     assert resp.status == 404
     assert (await resp.json())["message"] == "This sign-in provider is not configured."
+
+
+async def test_merge_state_of_another_browser_is_refused(env: Env) -> None:
+    """Login CSRF by state fixation: a victim's browser cannot be given an attacker's
+    conversion state; nothing is stored or planted."""
+    await env.user("mal@corp.example")
+    attacker_state = await env.start_conversion("mal@corp.example")
+    victim = Browser()
+    try:
+        start = f"{env.base}/api/v2/users/oidc/callback?oidc_merge_state={attacker_state}"
+        async with victim.session.get(start, allow_redirects=False) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"].startswith("Convert to oauth cookie not found")
+        assert victim.cookie("oauth_state") is None
+        # A made-up state, conversion-shaped or not, is refused as well.
+        for state in ("convert-" + "A" * 32, "chosen-by-attacker"):
+            async with victim.session.get(
+                f"{env.base}/api/v2/users/oidc/callback?oidc_merge_state={state}",
+                allow_redirects=False,
+            ) as resp:
+                assert resp.status in (400, 403)
+        assert victim.cookie("oauth_state") is None
+    finally:
+        await victim.close()
+
+
+async def test_callback_from_another_browser_is_refused(env: Env) -> None:
+    """An attacker's own sign-in, completed in the victim's browser (even one holding the
+    attacker's state cookie), fails: the flow is bound to the secret of the browser that
+    started it."""
+    await env.user("mal@corp.example", None, login_type="oidc")
+    env.idp.next_login("idp-mal", "mal@corp.example")
+    callback = f"{env.base}/api/v2/users/oidc/callback"
+    async with env.browser.session.get(callback, allow_redirects=False) as resp:
+        assert resp.status == 307
+        authorize = resp.headers["Location"]
+    back = await env.browser.walk(authorize, callback)  # the attacker stops before the callback
+    state = env.browser.cookie("oauth_state") or ""
+    victim = Browser()
+    try:
+        victim.session.cookie_jar.update_cookies({"oauth_state": state})  # planted somehow
+        async with victim.session.get(back, allow_redirects=False) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["message"] == (
+                "This sign-in was not started in this browser. Please try again."
+            )
+        assert victim.cookie("coder_session_token") is None
+    finally:
+        await victim.close()
+
+
+async def test_flow_record_is_never_overwritten(env: Env) -> None:
+    """Starting a flow with the state of a live one is refused; the first flow still works."""
+    await env.user("nia@corp.example")
+    state = await env.start_conversion("nia@corp.example")
+    start = f"{env.base}/api/v2/users/oidc/callback?oidc_merge_state={state}"
+    async with env.browser.session.get(start, allow_redirects=False) as resp:
+        assert resp.status == 307
+        authorize = resp.headers["Location"]
+    async with env.browser.session.get(start, allow_redirects=False) as again:
+        assert again.status == 409
+    env.idp.next_login("idp-nia", "nia@corp.example")
+    for name in [c.key for c in env.browser.session.cookie_jar if c.key.startswith("_session")]:
+        env.browser.drop_cookie(name)
+    callback = f"{env.base}/api/v2/users/oidc/callback"
+    back = await env.browser.walk(authorize, callback)
+    async with env.browser.session.get(back, allow_redirects=False) as resp:
+        assert resp.status == 307, await resp.text()
+
+
+@pytest.mark.parametrize("claim", ["true", 1, None])
+async def test_email_verified_must_be_json_true(env: Env, claim: Any) -> None:
+    """An `email_verified` that is a string, a number or missing leaves the address unverified."""
+    env.idp.next_login("idp-odd", "odd@corp.example", verified=claim)
+    resp = await env.sign_in("oidc/callback", "redirect=/")
+    assert resp.status == 403
+    assert "Verify the" in (await resp.json())["message"]
+    assert await env.app[keys.USERS].by_email("odd@corp.example") is None

@@ -34,8 +34,18 @@ function messageOf(data) {
   return data.message || "Something went wrong. Please try again.";
 }
 
+// The same rule as the server's safe_redirect: browsers drop tabs and newlines from URLs and
+// read "\\" as "/", so any control character, whitespace or backslash refuses the target; what
+// is left must resolve to this page's own origin.
 function safePath(path) {
-  return path && path.startsWith("/") && !path.startsWith("//") && !path.includes("\\") ? path : "/";
+  if (!path || !path.startsWith("/") || path.startsWith("//")) return "/";
+  if (/[\u0000-\u0020\u007f-\u009f\\]|\s/.test(path)) return "/";
+  try {
+    const url = new URL(path, window.location.origin);
+    return url.origin === window.location.origin ? url.pathname + url.search + url.hash : "/";
+  } catch (e) {
+    return "/";
+  }
 }
 
 async function busy(form, work) {
