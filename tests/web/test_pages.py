@@ -7,14 +7,13 @@ each page at desktop and phone width are saved to artifacts/screenshots/.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from service import keys
 from service.app import create_app
@@ -59,20 +58,6 @@ async def site(redis_url: str, smtp: RecordingSmtp) -> AsyncIterator[Site]:
         yield Site(base, app, smtp)
     finally:
         await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        raise RuntimeError("Chromium is not installed (Debian package chromium)")
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def open_page(browser: Browser, viewport: dict[str, int]) -> tuple[Page, list[str]]:
