@@ -22,8 +22,8 @@ from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
 from service.logs import configure_logging
 from service.settings import Settings, SettingsError, load_settings
-from service.store.redis import STORE_ERRORS, connect
 from service.store.changes import RedisChangeFeed
+from service.store.redis import STORE_ERRORS, connect
 from service.store.users import RedisUserStore
 
 

@@ -26,6 +26,8 @@ MAX_DEPTH: Final = 256
 
 _DIGITS: Final = frozenset(b"0123456789")
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_WS: Final = frozenset(b" \t\r\n")
+_OPENERS: Final = (b"[", b"{")
 _LITERALS: Final = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
 # Runs the scanner skips in one C-level match (possessive: never given back, so linear).
 _WS_RUN: Final = re.compile(rb"[ \t\r\n]*+")
@@ -142,7 +144,11 @@ class _Scanner:
         return c
 
     def _skip_ws(self) -> int:
-        self.pos = _WS_RUN.match(self.data, self.pos).end()  # type: ignore[union-attr]
+        data, pos = self.data, self.pos
+        if pos < len(data) and data[pos] not in _WS:  # the common case: no whitespace
+            self.pos = pos + 1
+            return data[pos]
+        self.pos = _WS_RUN.match(data, pos).end()  # type: ignore[union-attr]
         return self._next()
 
     def scan(self) -> int:
@@ -157,7 +163,10 @@ class _Scanner:
         """Skip what `pattern` matches at `start` when it cannot pass MAX_DEPTH."""
         if self.depth + FAST_LEVELS + 1 > MAX_DEPTH:
             return False
-        match = pattern.match(self.data, start)
+        data = self.data
+        if data[start : start + 1] in _OPENERS and data[start + 1 : start + 2] in _OPENERS:
+            return False  # nested deeper than FAST_LEVELS right here: the pattern cannot help
+        match = pattern.match(data, start)
         if match is None or match.end() == start:
             return False
         self.pos = match.end()

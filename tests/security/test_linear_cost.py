@@ -23,6 +23,13 @@ from service import gojson, keys
 from service.api.binding import is_email
 from service.auth.policy import check_password
 from tests.conftest import Client, MakeClient
+from tests.security.hostile import (
+    ANONYMOUS,
+    email_worst,
+    hostile_bodies,
+    json_worst,
+    password_worst,
+)
 from tests.support import ServeProcess
 
 SMALL, LARGE = 16 * 1024, 64 * 1024
@@ -40,39 +47,16 @@ def _cpu(work: Callable[[], object]) -> float:
     return max(best, 1e-4)  # below the clock's resolution, both sizes are "free"
 
 
-def _email_worst(n: int) -> str:
-    return '"' + " " * (n - 1)
-
-
-def _password_worst(n: int) -> str:
-    # Repeats, forward and backward sequences, and a tail that keeps the estimate reading.
-    unit = "aaaa" + "abcdefghijklmnopqrstuvwxyz" + "zyxwvutsrqponmlkjihgfedcba" + "0123456789"
-    return (unit * (n // len(unit) + 1))[:n]
-
-
-def _json_worst(n: int) -> list[bytes]:
-    elements = n // 2
-    return [
-        b"[" + b"0," * (elements - 2) + b"x",
-        b"[" * 200 + b"0," * (elements - 200) + b"x",
-        b"[" + b"[[[[[0]]]]]," * (n // 12 - 1) + b"x",
-        b'{"email":"' + b"\\n" * (elements - 8) + b"\\x",
-        b'{"email":"' + b"\\ud800" * (n // 6 - 4) + b'"}',
-        b'{"email":' + b"9" * (n - 12) + b"}",
-        b"[" * (n // 2),
-    ]
-
-
 @pytest.mark.parametrize(
     ("name", "work"),
     [
-        ("email pattern", lambda n: is_email(_email_worst(n))),
+        ("email pattern", lambda n: is_email(email_worst(n))),
         ("email pattern, long local part", lambda n: is_email("a" * n + "@x")),
-        ("password strength", lambda n: check_password(_password_worst(n))),
+        ("password strength", lambda n: check_password(password_worst(n))),
         ("password strength, one repeated character", lambda n: check_password("a" * n)),
         (
             "JSON error scanner",
-            lambda n: [_decode_or_error(b) for b in _json_worst(n)],
+            lambda n: [_decode_or_error(b) for b in json_worst(n)],
         ),
     ],
 )
@@ -97,32 +81,6 @@ def test_huge_numbers_are_numbers() -> None:
     assert gojson.decode(b"[" + b"1" * 10000 + b"]") == [float("inf")]
 
 
-ANONYMOUS = [
-    ("/api/v2/users/login", '{"email":%s,"password":"x"}'),
-    ("/api/v2/users/first", '{"email":%s,"username":"a","password":"x"}'),
-    ("/api/v2/users/otp/request", '{"email":%s}'),
-    (
-        "/api/v2/users/otp/change-password",
-        '{"email":%s,"password":"x","one_time_passcode":"x"}',
-    ),
-    ("/api/v2/users/validate-password", '{"password":%s}'),
-]
-
-
-def _worst_bodies(template: str, size: int) -> list[bytes]:
-    """Bodies of about `size` bytes that hit each expensive step through one endpoint."""
-    room = size - len(template)
-    as_string = '"' + _email_worst(room - 2).replace('"', "'") + '"'
-    bodies = [
-        (template % ('"\\"' + " " * (room - 4) + '"')).encode(),  # email pattern
-        (template % ('"' + _password_worst(room - 2) + '"')).encode(),  # strength estimate
-        (template % ("9" * room)).encode(),  # a huge number
-        (template % as_string).encode(),
-    ]
-    bodies += [b[:size] for b in _json_worst(size)]  # the error scanner, nesting
-    return [b[:size] for b in bodies]
-
-
 async def _request_cpu(client: Client, path: str, body: bytes) -> tuple[float, int]:
     best, status = float("inf"), 0
     for _ in range(3):
@@ -141,9 +99,9 @@ async def test_every_anonymous_endpoint_is_cheap_and_linear(make_client: MakeCli
     )
     limit = client.app[keys.SETTINGS].public_max_body_size
     for path, template in ANONYMOUS:
-        small_bodies = _worst_bodies(template, 1024)
-        large_bodies = _worst_bodies(template, limit)
-        for small_body, large_body in zip(small_bodies, large_bodies, strict=True):
+        small_bodies = hostile_bodies(template, 1024)
+        large_bodies = hostile_bodies(template, limit)
+        for (_, small_body), (_, large_body) in zip(small_bodies, large_bodies, strict=True):
             small, small_status = await _request_cpu(client, path, small_body)
             large, large_status = await _request_cpu(client, path, large_body)
             what = f"{path} {large_body[:30]!r}"
