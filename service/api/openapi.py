@@ -85,8 +85,9 @@ class AuthorizationResponse(BaseModel):
 _ERRORS = {
     "400": "Bad request: invalid JSON or failed validation",
     "401": "Not signed in, or the credentials are wrong",
-    "403": "Forbidden",
+    "403": "Forbidden; also a browser request from another origin (cross-origin guard)",
     "404": "Not found",
+    "408": "The request body did not arrive in time",
     "409": "Conflict",
     "413": "Request body too large",
     "429": "Rate limited",
@@ -193,7 +194,10 @@ def document() -> dict[str, Any]:
         if response is not None:
             ok["content"] = {"application/json": {"schema": _schema(response, components)}}
         operation["responses"][status] = ok
-        for code in errors.split():
+        codes = set(errors.split())
+        if method != "get":  # every unsafe request passes the cross-origin guard and body timer
+            codes |= {"403", "408"}
+        for code in sorted(codes):
             operation["responses"][code] = {
                 "description": _ERRORS[code],
                 "content": {"application/json": {"schema": error_ref}},
