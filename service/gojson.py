@@ -27,7 +27,7 @@ MAX_DEPTH: Final = 256
 _DIGITS: Final = frozenset(b"0123456789")
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
 _WS: Final = frozenset(b" \t\r\n")
-_OPENERS: Final = (b"[", b"{")
+_OPENER_RUN: Final = re.compile(rb"[\[{]*+")
 _LITERALS: Final = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
 # Runs the scanner skips in one C-level match (possessive: never given back, so linear).
 _WS_RUN: Final = re.compile(rb"[ \t\r\n]*+")
@@ -164,8 +164,9 @@ class _Scanner:
         if self.depth + FAST_LEVELS + 1 > MAX_DEPTH:
             return False
         data = self.data
-        if data[start : start + 1] in _OPENERS and data[start + 1 : start + 2] in _OPENERS:
-            return False  # nested deeper than FAST_LEVELS right here: the pattern cannot help
+        opened = _OPENER_RUN.match(data, start).end() - start  # type: ignore[union-attr]
+        if opened > FAST_LEVELS:
+            return False  # nested deeper than the pattern takes right here: it cannot help
         match = pattern.match(data, start)
         if match is None or match.end() == start:
             return False
@@ -305,6 +306,15 @@ def _fix_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {_fix_surrogates(k): _fix_surrogates(v) for k, v in value.items()}
     return value
+
+
+def decode_fast(body: bytes) -> tuple[bool, Any]:
+    """(True, value) when the C decoder takes the body; (False, None) when only `decode` can
+    say what Go would (its error, or a value orjson refuses but Go accepts)."""
+    try:
+        return True, orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False, None
 
 
 def decode(body: bytes) -> Any:

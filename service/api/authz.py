@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import keys
-from service.api.binding import bind
+from service.api.binding import bind_body
 from service.api.models import AuthorizationRequest
 from service.api.responses import json_response
 from service.authz.authcheck import Caller, Check
@@ -15,7 +15,7 @@ from service.middleware import authenticated, read_body
 @authenticated
 async def authcheck(request: web.Request) -> web.StreamResponse:
     """Answer a batch of "may I do ACTION to OBJECT?" questions (spec §2.2)."""
-    body = bind(AuthorizationRequest, await read_body(request))
+    body = await bind_body(AuthorizationRequest, await read_body(request))
     actor = request[keys.ACTOR]
     checks = {
         key: Check(

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 from aiohttp import web
 
 from service import keys
-from service.api.binding import bind
+from service.api.binding import bind_body
 from service.api.models import ConvertLoginRequest
 from service.api.responses import SESSION_COOKIE, go_cookie, json_response, safe_redirect
 from service.auth.convert import CONVERT_COOKIE, is_conversion
@@ -42,7 +42,7 @@ async def convert_login(request: web.Request) -> web.StreamResponse:
     target = actor.user if ref == "me" else await request.app[keys.DIRECTORY].by_param(ref)
     if target is None:
         raise ApiError(400, '"user" must be an existing uuid or username.', f'queried user="{ref}"')
-    body = bind(ConvertLoginRequest, await read_body(request))
+    body = await bind_body(ConvertLoginRequest, await read_body(request))
     started = await request.app[keys.CONVERSION].start(
         target, body.to_type, body.password, login_client(request, target.email)
     )

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from service import keys
-from service.api.binding import bind
+from service.api.binding import bind_body
 from service.api.models import (
     ChangePasswordWithOneTimePasscodeRequest,
     RequestOneTimePasscodeRequest,
@@ -28,7 +28,7 @@ def _refuse_if_disabled(request: web.Request) -> None:
 async def request_code(request: web.Request) -> web.StreamResponse:
     """POST /users/otp/request: always 204 once the body is valid (spec §2.4)."""
     _refuse_if_disabled(request)
-    body = bind(RequestOneTimePasscodeRequest, await read_body(request))
+    body = await bind_body(RequestOneTimePasscodeRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
     try:
         await request.app[keys.RESET].request(body.email, request[keys.CLIENT_NETWORK])
@@ -41,7 +41,7 @@ async def request_code(request: web.Request) -> web.StreamResponse:
 async def change_password(request: web.Request) -> web.StreamResponse:
     """POST /users/otp/change-password (spec §2.5)."""
     _refuse_if_disabled(request)
-    body = bind(ChangePasswordWithOneTimePasscodeRequest, await read_body(request))
+    body = await bind_body(ChangePasswordWithOneTimePasscodeRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
     await request.app[keys.RESET].change_password(
         body.email, body.one_time_passcode, body.password, request[keys.CLIENT_NETWORK]

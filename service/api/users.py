@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import keys
-from service.api.binding import bind
+from service.api.binding import bind_body
 from service.api.models import (
     CreateFirstUserRequest,
     LoginWithPasswordRequest,
@@ -20,7 +20,7 @@ from service.middleware import authenticated, current_actor, login_client, read_
 
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /users/login (spec §2.3)."""
-    body = bind(LoginWithPasswordRequest, await read_body(request))
+    body = await bind_body(LoginWithPasswordRequest, await read_body(request))
     request[keys.AUDIT_FIELDS] = {"email": body.email}
     login = request.app[keys.LOGIN]
     result = await login.login(
@@ -77,7 +77,7 @@ _ALREADY = ApiError(409, "The initial user has already been created.")
 
 async def create_first_user(request: web.Request) -> web.StreamResponse:
     """POST /users/first: the first user of an empty deployment becomes owner."""
-    body = bind(CreateFirstUserRequest, await read_body(request))
+    body = await bind_body(CreateFirstUserRequest, await read_body(request))
     app = request.app
     if await app[keys.USERS].count():
         raise _ALREADY
@@ -108,6 +108,6 @@ async def validate_password(request: web.Request) -> web.StreamResponse:
     """POST /users/validate-password (spec §2.6); a session is required unless configured."""
     if not request.app[keys.SETTINGS].validate_password_anonymous:
         await current_actor(request)
-    body = bind(ValidateUserPasswordRequest, await read_body(request))
+    body = await bind_body(ValidateUserPasswordRequest, await read_body(request))
     problem = check_password(body.password)
     return json_response(200, {"valid": problem is None, "details": problem or ""})

@@ -16,13 +16,14 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from service import gojson, keys
 from service.api.binding import is_email
 from service.auth.policy import check_password
-from tests.conftest import Client, MakeClient
+from tests.conftest import Client, MakeClient, MakeUser
 from tests.security.hostile import (
     ANONYMOUS,
     email_worst,
@@ -147,3 +148,25 @@ async def test_slow_request_head_is_dropped(redis_url: str) -> None:
         assert answer.startswith(b"HTTP/1.1 408")
     finally:
         server.stop()
+
+
+async def test_large_malformed_bodies_with_a_session(
+    client: Client, make_user: MakeUser, login_as: Any
+) -> None:
+    """Up to MAX_BODY_SIZE with a session: a huge number and the scanner's worst shape answer
+    Go's 400 (the scan runs off the event loop), never 500."""
+    await make_user("pat@corp.example")
+    headers = {"Coder-Session-Token": await login_as("pat@corp.example")}
+    resp = await client.post(
+        "/api/v2/authcheck", data=b'{"checks":' + b"9" * 5000 + b"}", headers=headers
+    )
+    assert resp.status == 400
+    assert (await resp.json())["detail"] == (
+        "json: cannot unmarshal number into Go struct field AuthorizationRequest.checks of type "
+        "map[string]codersdk.AuthorizationCheck"
+    )
+    deep = b'{"checks":[' + b"[[[[[0]]]]]," * 5000 + b"x"
+    assert len(deep) < 64 * 1024
+    resp = await client.post("/api/v2/authcheck", data=deep, headers=headers)
+    assert resp.status == 400
+    assert (await resp.json())["detail"] == "invalid character 'x' looking for beginning of value"
