@@ -14,7 +14,9 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from service.api.binding import is_email, is_username
 from service.auth.passwords import PasswordHasher, is_supported_hash
+from service.auth.policy import check_password
 from service.auth.users import LOGIN_TYPES, STATUSES, NewUser, UserDirectory, UserExists
 from service.authz.config import ConfigError
 from service.authz.policy import Obj, Policy, RoleSet, load_policy
@@ -201,11 +203,25 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_new_user(email: str, username: str, password: str | None) -> None:
+    """The API's rules for a new user (an imported --password-hash skips only strength)."""
+    if not is_email(email):
+        raise CommandError(f"--email {email!r}: not a valid email address")
+    if not is_username(username):
+        raise CommandError(
+            f"--username {username!r}: 1-32 letters and digits, single hyphens between them, "
+            "not 'new' or 'create'"
+        )
+    if password is not None and (problem := check_password(password)):
+        raise CommandError(f"--password: {problem}")
+
+
 def _users(args: argparse.Namespace) -> int:
     settings = load_settings(redis_url=args.redis_url)
 
     async def run(directory: UserDirectory) -> Any:
         if args.users_command == "create":
+            _check_new_user(args.email, args.username, args.password)
             if args.password is not None:
                 hasher = PasswordHasher(
                     settings.argon2_memory_cost,

@@ -323,7 +323,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
 
     Raises SettingsError when the settings are valid one by one but unsafe to serve with.
     """
-    if problem := settings.mail_transport_problem():
+    if problem := settings.serving_problem():
         raise SettingsError(problem)
     if settings.secret_key is None:
         # Embedded mode only (Settings enforces that): a per-process key is enough there.

@@ -14,7 +14,6 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -161,21 +160,25 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_allow_signups: bool = False
 
-    @model_validator(mode="after")
-    def _secret_outside_embedded_mode(self) -> Settings:
-        if self.redis_url != MEMORY_URL and self.secret_key is None:
-            raise ValueError(
-                "AUTHSVC_SECRET_KEY is required when AUTHSVC_REDIS_URL is not memory:// "
-                "(every replica must share it)"
-            )
-        return self
-
     @field_validator("secret_key")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and (problem := secret_key_problem(value.get_secret_value())):
             raise ValueError(problem)
         return value
+
+    def serving_problem(self) -> str | None:
+        """Why `serve` must refuse these settings, or None.
+
+        Checked when the service starts rather than when settings load, so that the `users`,
+        `mail` and `audit` commands, which key nothing, need only AUTHSVC_REDIS_URL.
+        """
+        if not self.embedded and self.secret_key is None:
+            return (
+                "AUTHSVC_SECRET_KEY is required when AUTHSVC_REDIS_URL is not memory:// "
+                "(every replica must share it)"
+            )
+        return self.mail_transport_problem()
 
     def mail_transport_problem(self) -> str | None:
         """Why serving with these settings would leak mail to the log, or None."""

@@ -124,6 +124,12 @@ def test_users_errors(redis_url: str) -> None:
             "--password-hash",
         ),
         (("get", "nobody"), "no user 'nobody'"),
+        (("create", "--email", "f@corp.example", "--username", "Bad Name"), "--username"),
+        (("create", "--email", "notanemail", "--username", "g"), "--email"),
+        (
+            ("create", "--email", "h@corp.example", "--username", "h", "--password", "short"),
+            "--password: insecure password",
+        ),
         (("set-roles", "c", "--org", "not-a-uuid"), "not an organization UUID"),
     ]
     for args, message in cases:
@@ -234,3 +240,10 @@ def test_mail_status(redis_url: str) -> None:
     """`mail status` prints the outbox depth as JSON."""
     out = ok(run(redis_url, "mail", "status"))
     assert out == {"depth": 0, "queued": 0, "in_flight": 0, "retrying": 0, "dead": 0}
+
+
+def test_user_commands_need_no_secret(redis_url: str) -> None:
+    """`users list` works with only AUTHSVC_REDIS_URL: nothing it does is keyed."""
+    result = run(None, "users", "list", env={"AUTHSVC_REDIS_URL": redis_url})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout or "[]") == [] or result.stdout.strip() == ""

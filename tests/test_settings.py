@@ -40,7 +40,6 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"port": "eighty"}, "AUTHSVC_PORT (--port)"),
         ({"session_duration": "10 minutes"}, "AUTHSVC_SESSION_DURATION (--session-duration)"),
         ({"login_rate_limit": "-5"}, "AUTHSVC_LOGIN_RATE_LIMIT"),
-        ({"redis_url": "redis://127.0.0.1:6379"}, "AUTHSVC_SECRET_KEY is required"),
         ({"trusted_proxies": "not-a-net"}, "AUTHSVC_TRUSTED_PROXIES"),
     ],
 )
@@ -56,3 +55,11 @@ def test_secret_key_is_masked() -> None:
     """The secret never appears in the settings' repr."""
     s = load_settings(secret_key="super-secret-value-123")
     assert "super-secret-value-123" not in repr(s)
+
+
+def test_serving_needs_a_shared_secret_outside_embedded_mode() -> None:
+    """Settings load without SECRET_KEY (the admin commands need none); serving refuses."""
+    settings = load_settings(redis_url="redis://127.0.0.1:6379", smtp_host="127.0.0.1")
+    problem = settings.serving_problem()
+    assert problem is not None and problem.startswith("AUTHSVC_SECRET_KEY is required")
+    assert load_settings(smtp_host="127.0.0.1").serving_problem() is None  # embedded

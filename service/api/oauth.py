@@ -77,7 +77,7 @@ def _pkce() -> tuple[str, str]:
 
 async def _callback(request: web.Request, provider: IdentityProvider | None) -> web.StreamResponse:
     if provider is None:
-        raise ApiError(404, "This sign-in provider is not configured.")
+        raise ApiError(400, "The oauth2 method requested is not configured!")  # Coder's words
     app = request.app
     settings = app[keys.SETTINGS]
     secure = settings.cookies_secure

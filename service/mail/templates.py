@@ -26,7 +26,13 @@ class Rendered:
     html: str
 
 
-def _page(title: str, paragraphs: list[str], action: tuple[str, str] | None = None) -> str:
+def _page(
+    title: str,
+    paragraphs: list[str],
+    action: tuple[str, str] | None = None,
+    after: list[str] | None = None,
+) -> str:
+    """An HTML mail: paragraphs, then the action button, then the paragraphs `after` it."""
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
     if action:
         label, url = action
@@ -35,6 +41,7 @@ def _page(title: str, paragraphs: list[str], action: tuple[str, str] | None = No
             f'background:#2563eb;color:#ffffff;text-decoration:none;border-radius:6px">'
             f"{html.escape(label)}</a></p>"
         )
+    body += "".join(f"<p>{p}</p>" for p in after or [])
     return (
         f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f'</head><body style="font-family:sans-serif;line-height:1.5">{body}</body></html>'
@@ -63,11 +70,13 @@ def one_time_passcode(
         f"Reset your password for {product}",
         [
             f"Hi {html.escape(username)},",
-            "Use the link below to reset your password.",
+            "Use the button below to reset your password.",
+        ],
+        ("Reset password", link),
+        after=[
             f"Or enter this one-time passcode: <strong>{html.escape(code)}</strong>",
             "If you did not make this request, you can ignore this message.",
         ],
-        ("Reset password", link),
     )
     return Rendered(OTP_TEMPLATE_ID, email, f"Reset your password for {product}", text, page)
 

@@ -464,10 +464,11 @@ async def test_github_conversion_and_sign_in(env: Env) -> None:
 
 
 async def test_provider_not_configured(client: Client) -> None:
-    """Callbacks of an unconfigured provider answer 404 with the envelope."""
-    resp = await client.get("/api/v2/users/oidc/callback", allow_redirects=False)
-    assert resp.status == 404
-    assert (await resp.json())["message"] == "This sign-in provider is not configured."
+    """Callbacks of an unconfigured provider answer Coder's 400 with the envelope."""
+    for provider in ("oidc", "oauth2/github"):
+        resp = await client.get(f"/api/v2/users/{provider}/callback", allow_redirects=False)
+        assert resp.status == 400
+        assert await resp.json() == {"message": "The oauth2 method requested is not configured!"}
 
 
 async def test_merge_state_of_another_browser_is_refused(env: Env) -> None:

@@ -274,3 +274,12 @@ async def test_smtp_down_for_a_minute(aiohttp_client: AiohttpClient, redis_url: 
             assert resp.status == 204
     finally:
         smtp.stop()
+
+
+def test_reset_mail_html_offers_the_button_before_the_code() -> None:
+    """The HTML says "Use the button below", shows it, then "Or enter this one-time passcode"."""
+    from service.mail.templates import one_time_passcode
+
+    mail = one_time_passcode("Acme", "pat", "pat@corp.example", "code-123", "http://a.test")
+    button = mail.html.index("Reset password</a>")
+    assert mail.html.index("Use the button below") < button < mail.html.index("Or enter this")
