@@ -141,12 +141,12 @@ def _check_roles(policy: Policy, site: Sequence[str], orgs: dict[str, list[str]]
 
 def _policy(args: argparse.Namespace) -> int:
     if args.policy_command == "check":
-        config_dir = Path(args.dir) if args.dir else load_settings().config_dir
+        config_dir = Path(args.dir) if args.dir else load_settings().policy_dir
         policy = _load_policy(config_dir)
         print(f"ok: {len(policy.roles)} roles, policy version {policy.version} ({config_dir})")
         return 0
     settings = load_settings(redis_url=args.redis_url)
-    policy = _load_policy(settings.config_dir)
+    policy = _load_policy(settings.policy_dir)
 
     async def explain(directory: UserDirectory) -> Any:
         user = await _find(directory, args.user)
@@ -236,7 +236,7 @@ def _users(args: argparse.Namespace) -> int:
             else:
                 hashed = ""
             orgs = _parse_orgs(args.org) if args.org else None
-            _check_roles(_load_policy(settings.config_dir), args.role, orgs)
+            _check_roles(_load_policy(settings.policy_dir), args.role, orgs)
             try:
                 user = await directory.create(
                     NewUser(
@@ -262,7 +262,7 @@ def _users(args: argparse.Namespace) -> int:
         if args.users_command == "set-roles":
             user = await _find(directory, args.user)
             orgs = _parse_orgs(args.org)
-            _check_roles(_load_policy(settings.config_dir), args.role, orgs)
+            _check_roles(_load_policy(settings.policy_dir), args.role, orgs)
             return (await directory.set_roles(user, args.role, orgs)).to_admin()
         raise CommandError(f"unknown users command {args.users_command!r}")
 

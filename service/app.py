@@ -93,10 +93,10 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     """Open every external resource, build the services, and close it all on shutdown."""
     settings = app[keys.SETTINGS]
     clock = app[keys.CLOCK]
-    resources = load_resources(settings.config_dir / "resources.yaml")
+    resources = load_resources(settings.policy_dir / "resources.yaml")
     app[keys.RESOURCES] = resources
-    app[keys.SCOPES] = load_scopes(settings.config_dir / "scopes.yaml", resources)
-    policies = PolicyHolder(settings.config_dir, resources)
+    app[keys.SCOPES] = load_scopes(settings.policy_dir / "scopes.yaml", resources)
+    policies = PolicyHolder(settings.policy_dir, resources)
     app[keys.POLICIES] = policies
     log.info("policy loaded", extra={"policy_version": policies.current.version})
 

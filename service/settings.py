@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -86,7 +87,8 @@ class Settings(BaseSettings):
     public_url: str = ""
     redis_url: str = MEMORY_URL
     redis_timeout: Duration = 2.0
-    config_dir: Path = Path("config")
+    # Unset: the baseline policy shipped in the package (service/baseline, a copy of config/).
+    config_dir: Path | None = None
     secret_key: SecretStr | None = None
     session_duration: Duration = 24 * 3600
     session_max_lifetime: Duration = 30 * 86400
@@ -196,6 +198,13 @@ class Settings(BaseSettings):
         if self.secure_auth_cookie is not None:
             return self.secure_auth_cookie
         return self.base_url.lower().startswith("https://")
+
+    @property
+    def policy_dir(self) -> Path:
+        """Where resources.yaml, scopes.yaml and roles.yaml are read from."""
+        if self.config_dir is not None:
+            return self.config_dir
+        return Path(str(resources.files("service.baseline")))
 
     @property
     def embedded(self) -> bool:

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 
 from service.auth.passwords import pbkdf2_hash
 from tests.conftest import ROOT
-from tests.support import free_port
+from tests.support import free_port, terminate, wait_ready
 
 SECRET = "cli-test-secret-0123456789"
 
@@ -247,3 +249,40 @@ def test_user_commands_need_no_secret(redis_url: str) -> None:
     result = run(None, "users", "list", env={"AUTHSVC_REDIS_URL": redis_url})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout or "[]") == [] or result.stdout.strip() == ""
+
+
+def test_serve_from_another_directory(tmp_path: Path) -> None:
+    """Without CONFIG_DIR the packaged baseline policy is used: `serve` runs from anywhere."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+    env["AUTHSVC_PORT"] = str(port)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            wait_ready(
+                lambda: urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/healthz", timeout=2
+                ).close(),
+                process,
+                20,
+                "serve",
+            )
+        finally:
+            terminate(process)
+    checked = subprocess.run(
+        [sys.executable, "-m", "service", "policy", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "service/baseline" in checked.stdout  # it says which directory it read

@@ -68,10 +68,14 @@ def test_nginx_round_robins_both_replicas_on_the_service_port() -> None:
 
 
 def test_dockerfile() -> None:
-    """Non-root, config directory as a volume, a health check, serve on 0.0.0.0."""
+    """Numeric non-root user, config as a volume, a health check, dependencies in their own
+    layer, and every setting from the environment (no flag overrides AUTHSVC_HOST)."""
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^USER authsvc$", text, re.M)
+    assert re.search(r"^USER 10001:10001$", text, re.M)
+    assert "AUTHSVC_HOST=0.0.0.0" in text
+    deps = text.index("-r requirements.txt")
+    assert deps < text.index("COPY service ./service")
     config = re.search(r"AUTHSVC_CONFIG_DIR=(\S+)", text)
     assert config and f'VOLUME ["{config.group(1)}"]' in text
     assert "HEALTHCHECK" in text and "/readyz" in text
-    assert 'CMD ["python", "-m", "service", "serve", "--host", "0.0.0.0"]' in text
+    assert 'CMD ["python", "-m", "service", "serve"]' in text
