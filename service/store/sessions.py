@@ -1,4 +1,4 @@
-"""RedisSessionStore: one hash per session with a TTL equal to its expiry."""
+"""RedisSessionStore: one string per session, kept until a day after its expiry."""
 
 from __future__ import annotations
 
@@ -70,8 +70,15 @@ def _unpack(key_id: str, value: str) -> Session | None:
     )
 
 
+# An expired session stays this long after its expiry, so that a client coming back gets
+# Coder's `API key expired at "..."` rather than `API key is invalid.` (which a key that
+# vanished at the instant it expired would give). It authenticates nothing in that time: the
+# expiry is checked on every use.
+EXPIRED_KEPT = 24 * 3600
+
+
 def _expire_at(ts: float) -> int:
-    return math.ceil(ts)
+    return math.ceil(ts) + EXPIRED_KEPT
 
 
 class RedisSessionStore:
@@ -82,7 +89,7 @@ class RedisSessionStore:
     ) -> None:
         self._redis = redis
         self._changes = changes
-        self._index_ttl = math.ceil(max_lifetime) + 60
+        self._index_ttl = math.ceil(max_lifetime) + EXPIRED_KEPT + 60
         self._extend = redis.register_script(_EXTEND)
         self._index = redis.register_script(_INDEX)
 

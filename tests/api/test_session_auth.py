@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from service import keys
+from service.app import create_app
 from service.auth.sessions import REFRESH_INTERVAL
-from tests.conftest import Client, MakeClient, MakeUser, login
+from service.clock import system_clock
+from tests.conftest import AiohttpClient, Client, MakeClient, MakeUser, login, make_settings
 from tests.support import STRONG, FakeClock
 
 ME = "/api/v2/users/me"
@@ -119,14 +123,33 @@ async def test_expired_session(client: Client, make_user: MakeUser, clock: FakeC
 async def test_session_ttl_equals_expiry(
     client: Client, make_user: MakeUser, clock: FakeClock
 ) -> None:
-    """The session row's Redis expiry is its expires_at (24h by default)."""
+    """The session row's Redis expiry is its expires_at (24h by default) plus a day, so that
+    an expired key is reported as expired."""
     await make_user("uma@corp.example")
     token = await login(client, "uma@corp.example")
     redis = client.app[keys.REDIS]
     from service.store import keys as store_keys
 
     expire_at = await redis.expiretime(store_keys.session(token.split("-")[0]))
-    assert abs(expire_at - (clock.now + 24 * 3600)) <= 1
+    assert abs(expire_at - (clock.now + 24 * 3600 + 24 * 3600)) <= 1
+
+
+async def test_expired_session_says_so_in_real_time(
+    aiohttp_client: AiohttpClient, redis_url: str, make_user: MakeUser
+) -> None:
+    """With the real clock, a session past its expiry answers Coder's 'API key expired at'."""
+    client = await aiohttp_client(
+        create_app(
+            make_settings(redis_url, session_duration="1", session_cache_ttl=0),
+            clock=system_clock,
+        )
+    )
+    await make_user("uma@corp.example")
+    token = await login(client, "uma@corp.example")
+    await asyncio.sleep(1.5)
+    resp = await client.get(ME, headers={"Coder-Session-Token": token})
+    assert resp.status == 401
+    assert (await resp.json())["detail"].startswith('API key expired at "')
 
 
 async def test_sliding_refresh_and_absolute_cap(make_client: MakeClient, clock: FakeClock) -> None:
