@@ -1,5 +1,5 @@
 # authsvc container image: small, non-root, config as a volume.
-FROM python:3.11-slim AS build
+FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, in their own layer: a change to the code does not reinstall them.
 COPY pyproject.toml README.md ./
@@ -9,7 +9,7 @@ COPY config ./config
 COPY service ./service
 RUN pip install --no-cache-dir --no-deps --prefix=/install .
 
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 # Every setting comes from the environment (AUTHSVC_HOST included), so an operator's
 # AUTHSVC_* variables are never overridden by the command line.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -79,3 +85,70 @@ def test_dockerfile() -> None:
     assert config and f'VOLUME ["{config.group(1)}"]' in text
     assert "HEALTHCHECK" in text and "/readyz" in text
     assert 'CMD ["python", "-m", "service", "serve"]' in text
+
+
+def test_compose_file_matches_the_compose_spec() -> None:
+    """check-jsonschema validates docker-compose.yml against the compose-spec schema."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_image_is_pinned() -> None:
+    """No `latest`, no bare major version: every image names a full version."""
+    images = [s["image"] for s in compose()["services"].values() if "image" in s]
+    images += re.findall(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    for image in images:
+        _, _, tag = image.rpartition(":")
+        assert re.match(r"^v?\d+\.\d+\.\d+", tag), image
+
+
+def test_only_the_proxy_is_trusted_and_it_waits_for_healthy_replicas() -> None:
+    """TRUSTED_PROXIES names nginx's fixed address in the stack's fixed subnet; nginx starts
+    once both replicas are healthy."""
+    data = compose()
+    subnet = ipaddress.ip_network(data["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    nginx = data["services"]["nginx"]
+    address = ipaddress.ip_address(nginx["networks"]["default"]["ipv4_address"])
+    assert address in subnet
+    trusted = data["services"]["authsvc-1"]["environment"]["AUTHSVC_TRUSTED_PROXIES"]
+    assert trusted == f"{address}/32"
+    assert nginx["depends_on"] == {
+        "authsvc-1": {"condition": "service_healthy"},
+        "authsvc-2": {"condition": "service_healthy"},
+    }
+
+
+def test_nginx_accepts_the_shipped_config() -> None:
+    """`nginx -t` on deploy/nginx.conf with only the replicas' names replaced."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    conf = conf.replace("authsvc-1:8080", "127.0.0.1:8081").replace(
+        "authsvc-2:8080", "127.0.0.1:8082"
+    )
+    with tempfile.TemporaryDirectory() as prefix:
+        conf = conf.replace(
+            "events {", f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\nevents {{"
+        )
+        path = Path(prefix) / "nginx.conf"
+        path.write_text(conf)
+        result = subprocess.run(
+            [binary, "-t", "-p", prefix, "-c", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "proxy_next_upstream error timeout;" in conf  # a replica's 503 is passed through
+    assert "location = /metrics" in conf

@@ -51,15 +51,15 @@ class Stack:
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    redis = start_redis()
+    redis = start_redis(None, "--appendonly", "yes", "--appendfsync", "always")  # as compose
     smtp = RecordingSmtp().start()
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
     env = {
         "AUTHSVC_REDIS_URL": redis.url,
         "AUTHSVC_SECRET_KEY": "load-balancer-test-secret-0123",
-        "AUTHSVC_DEV_MAIL_TO_LOG": "true",
         "AUTHSVC_CONFIG_DIR": str(config),
+        "AUTHSVC_REDIS_TIMEOUT": "1",
         "AUTHSVC_SMTP_HOST": "127.0.0.1",
         "AUTHSVC_SMTP_PORT": str(smtp.port),
         "AUTHSVC_TRUSTED_PROXIES": "127.0.0.1/32",
@@ -217,3 +217,46 @@ async def test_sigterm_drains_cleanly(stack: Stack) -> None:
     assert await asyncio.to_thread(b.process.wait, 20) == 0
     logs = b.stop()
     assert "Traceback" not in logs
+
+
+async def test_redis_outage_reaches_clients_as_json(stack: Stack) -> None:
+    """Redis stopped: every client gets the replicas' JSON 503 with Retry-After through nginx
+    (never nginx's HTML 502); Redis back with AOF: the service answers again within seconds
+    and the session made before the outage still works."""
+    token = await first_user(stack)
+    headers = {"Coder-Session-Token": token}
+    me = f"{stack.nginx.url}/api/v2/users/me"
+    port, workdir = stack.redis.port, stack.redis.workdir
+    stack.redis.stop(keep_data=True)
+    for _ in range(6):  # several rounds over both replicas: none is marked down
+        async with stack.http.post(
+            f"{stack.nginx.url}/api/v2/users/login",
+            json={"email": "root@lb.example", "password": STRONG},
+        ) as resp:
+            assert resp.status == 503, await resp.text()
+            assert resp.headers["Retry-After"] == "1"
+            assert resp.content_type == "application/json"
+            assert (await resp.json())["message"] == "The service is temporarily unavailable."
+    stack.redis = start_redis(port, "--appendonly", "yes", workdir=workdir)
+    deadline = time.monotonic() + 15
+    while True:
+        status, body = await stack.call("GET", me, headers=headers)
+        if status == 200:
+            break
+        assert time.monotonic() < deadline, (status, body)
+        await asyncio.sleep(0.2)
+    assert body["email"] == "root@lb.example"
+
+
+async def test_public_port_hides_metrics_and_answers_413_as_json(stack: Stack) -> None:
+    """/metrics is refused on the public listener (each replica still serves it); a body
+    past nginx's limit gets the service's JSON envelope, not an HTML page."""
+    status, body = await stack.call("GET", f"{stack.nginx.url}/metrics")
+    assert (status, body) == (404, {"message": "Route not found."})
+    async with stack.http.get(f"{stack.replicas[0].url}/metrics") as resp:
+        assert resp.status == 200 and "authsvc_http_requests_total" in await resp.text()
+    status, body = await stack.call(
+        "POST", f"{stack.nginx.url}/api/v2/users/login", data=b"x" * (2 * 1024 * 1024)
+    )
+    assert status == 413
+    assert body["message"] == "Request body must be valid JSON."
