@@ -34,7 +34,7 @@ from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
 from service.clock import Clock, system_clock
 from service.idp.github import GithubProvider
-from service.idp.oidc import OidcProvider
+from service.idp.oidc import DiscoveryMismatch, OidcProvider, ProviderUnreachable
 from service.logs import install_log_hygiene
 from service.mail.mailer import ConsoleMailer, Mailer, SmtpConfig, SmtpMailer
 from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
@@ -191,6 +191,11 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.ONE_TIME] = one_time
         app[keys.CONVERSION] = conversion
         app[keys.PROVIDERS] = _providers(settings, http)
+        try:
+            discovery_task = await _check_oidc(app[keys.PROVIDERS].get("oidc"))
+        except SettingsError:
+            await http.close()
+            raise
         app[keys.SIGNIN] = SignIn(
             user_store,
             app[keys.DIRECTORY],
@@ -213,6 +218,10 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
                 yield
         finally:
             changes.stop()
+            if discovery_task is not None:
+                discovery_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await discovery_task
             try:
                 await asyncio.wait_for(feed_task, timeout=5)
             except TimeoutError:
@@ -226,6 +235,36 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     finally:
         await redis.aclose()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def _check_oidc(provider: IdentityProvider | None) -> asyncio.Task[None] | None:
+    """Check OIDC discovery at start-up. A reachable provider that is not the configured
+    issuer stops start-up (SettingsError); an unreachable one is retried in the background
+    while sign-ins answer 503."""
+    if not isinstance(provider, OidcProvider):
+        return None
+    try:
+        await provider.discover()
+    except DiscoveryMismatch as exc:
+        raise SettingsError(
+            f"invalid setting AUTHSVC_OIDC_ISSUER_URL (--oidc-issuer-url): {exc}"
+        ) from None
+    except ProviderUnreachable as exc:
+        log.warning("OIDC provider unreachable at start-up, retrying: %s", exc)
+        return asyncio.create_task(_keep_discovering(provider), name="oidc-discovery")
+    return None
+
+
+async def _keep_discovering(provider: OidcProvider) -> None:
+    delay = 1.0
+    while not provider.discovered:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+        try:
+            await provider.discover()
+        except (ProviderUnreachable, DiscoveryMismatch) as exc:
+            log.warning("OIDC discovery failed, retrying in %.0fs: %s", delay, exc)
+    log.info("OIDC provider discovered")
 
 
 def _providers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, IdentityProvider]:

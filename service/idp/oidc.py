@@ -25,6 +25,17 @@ def _upstream(message: str, detail: str) -> ApiError:
     return ApiError(500, message, detail)
 
 
+class DiscoveryMismatch(Exception):
+    """The issuer answered, but its discovery document is not for OIDC_ISSUER_URL."""
+
+
+class ProviderUnreachable(Exception):
+    """The issuer's discovery document could not be fetched (yet)."""
+
+
+_REQUIRED = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
 class OidcProvider:
     """IdentityProvider for any standard OIDC issuer."""
 
@@ -62,15 +73,51 @@ class OidcProvider:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise _upstream("Failed to reach the identity provider.", f"{url}: {exc}") from None
 
+    async def discover(self) -> None:
+        """Fetch and check the discovery document once.
+
+        Raises DiscoveryMismatch when the issuer answers with a document that is not its own
+        (a wrong OIDC_ISSUER_URL: fatal at start-up), ProviderUnreachable when it cannot be
+        fetched (start anyway and keep trying).
+        """
+        url = f"{self._issuer}/.well-known/openid-configuration"
+        try:
+            async with self._http.get(url) as resp:
+                if resp.status != 200:
+                    raise ProviderUnreachable(f"{url}: HTTP {resp.status}")
+                doc = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProviderUnreachable(f"{url}: {exc or type(exc).__name__}") from None
+        except ValueError:
+            raise DiscoveryMismatch(f"{url} is not a JSON discovery document") from None
+        if not isinstance(doc, dict):
+            raise DiscoveryMismatch(f"{url} is not a JSON discovery document")
+        issuer = str(doc.get("issuer", ""))
+        if issuer.rstrip("/") != self._issuer:
+            raise DiscoveryMismatch(f"the provider at {url} says its issuer is {issuer!r}")
+        missing = [name for name in _REQUIRED if not isinstance(doc.get(name), str)]
+        if missing:
+            raise DiscoveryMismatch(f"{url} lacks {', '.join(missing)}")
+        self._discovery = doc
+
+    @property
+    def discovered(self) -> bool:
+        """True once a valid discovery document was fetched."""
+        return self._discovery is not None
+
     async def _config(self) -> dict[str, Any]:
         if self._discovery is None:
-            doc = await self._get_json(f"{self._issuer}/.well-known/openid-configuration")
-            if not isinstance(doc, dict) or doc.get("issuer", "").rstrip("/") != self._issuer:
-                raise _upstream(
-                    "The identity provider's discovery document is invalid.",
-                    "issuer does not match OIDC_ISSUER_URL",
-                )
-            self._discovery = doc
+            try:
+                await self.discover()
+            except (ProviderUnreachable, DiscoveryMismatch) as exc:
+                log.warning("OIDC discovery failed: %s", exc)
+                raise ApiError(
+                    503,
+                    "The identity provider is not available. Try again shortly.",
+                    str(exc),
+                    headers={"Retry-After": "5"},
+                ) from None
+        assert self._discovery is not None
         return self._discovery
 
     async def _key_set(self, refresh: bool = False) -> KeySet:

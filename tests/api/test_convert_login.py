@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from joserfc import jwt
 
@@ -20,7 +21,8 @@ from service import keys
 from service.app import create_app
 from service.auth.convert import derive_key
 from service.auth.users import NewUser, User
-from tests.conftest import Client, MakeUser, login, make_settings
+from service.settings import SettingsError
+from tests.conftest import AiohttpClient, Client, MakeUser, login, make_settings
 from tests.oidc_support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -547,3 +549,68 @@ async def test_email_verified_must_be_json_true(env: Env, claim: Any) -> None:
     assert resp.status == 403
     assert "Verify the" in (await resp.json())["message"]
     assert await env.app[keys.USERS].by_email("odd@corp.example") is None
+
+
+def _discovery_app(issuer: list[str]) -> web.Application:
+    """A provider whose discovery document names issuer[0] (the test sets it)."""
+
+    async def document(request: web.Request) -> web.Response:
+        base = f"http://{request.host}"
+        return web.json_response(
+            {
+                "issuer": issuer[0] or base,
+                "authorization_endpoint": f"{base}/authorize",
+                "token_endpoint": f"{base}/token",
+                "jwks_uri": f"{base}/jwks",
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/.well-known/openid-configuration", document)
+    return app
+
+
+async def test_wrong_issuer_stops_start_up(aiohttp_client: AiohttpClient, redis_url: str) -> None:
+    """A reachable provider whose discovery names another issuer: start-up stops with one line
+    naming the setting."""
+    provider = TestServer(_discovery_app(["https://someone-else.example"]), host="127.0.0.1")
+    await provider.start_server()
+    try:
+        settings = make_settings(
+            redis_url,
+            oidc_issuer_url=f"http://127.0.0.1:{provider.port}",
+            oidc_client_id=CLIENT_ID,
+        )
+        with pytest.raises(SettingsError) as refused:
+            await aiohttp_client(create_app(settings))
+        message = str(refused.value)
+        assert message.startswith("invalid setting AUTHSVC_OIDC_ISSUER_URL (--oidc-issuer-url)")
+        assert "someone-else.example" in message and "\n" not in message
+    finally:
+        await provider.close()
+
+
+async def test_unreachable_provider_answers_503_until_it_is_back(
+    aiohttp_client: AiohttpClient, redis_url: str
+) -> None:
+    """The provider down at start-up: the service starts, sign-in answers a 503 envelope with
+    Retry-After, and works once the provider answers."""
+    port = free_port()
+    settings = make_settings(
+        redis_url, oidc_issuer_url=f"http://127.0.0.1:{port}", oidc_client_id=CLIENT_ID
+    )
+    client = await aiohttp_client(create_app(settings))
+    resp = await client.get("/api/v2/users/oidc/callback", allow_redirects=False)
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert (await resp.json())["message"] == (
+        "The identity provider is not available. Try again shortly."
+    )
+    provider = TestServer(_discovery_app([""]), host="127.0.0.1", port=port)
+    await provider.start_server()
+    try:
+        resp = await client.get("/api/v2/users/oidc/callback", allow_redirects=False)
+        assert resp.status == 307
+        assert resp.headers["Location"].startswith(f"http://127.0.0.1:{port}/authorize?")
+    finally:
+        await provider.close()
