@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid email profile"
     oidc_allow_signups: bool = True
+    # The login page's OIDC button, as Coder's --oidc-sign-in-text and --oidc-icon-url.
+    oidc_sign_in_text: str = "OpenID Connect"
+    oidc_icon_url: str = ""
     # Coder's --oidc-ignore-email-verified: for providers that never send `email_verified`.
     oidc_ignore_email_verified: bool = False
     github_client_id: str = ""

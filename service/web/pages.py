@@ -6,6 +6,7 @@ import html
 from importlib import resources
 from string import Template
 from typing import Final
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -15,13 +16,13 @@ from service.errors import ApiError
 from service.middleware import current_actor
 from service.settings import Settings
 
-# No inline script or style anywhere, so the policy can forbid both.
+# No inline script or style anywhere, so the policy can forbid both. img-src also allows the
+# origin of OIDC_ICON_URL when one is set.
 CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{icons}; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS: Final = {
-    "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
     # The reset link carries the passcode: never send it onwards in a Referer.
     "Referrer-Policy": "no-referrer",
@@ -36,18 +37,37 @@ def _load(kind: str, name: str) -> str:
     return resources.files("service.web").joinpath(kind, name).read_text(encoding="utf-8")
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else ""
+
+
 class Pages:
     """Renders the pages; templates and static files are read once."""
 
     def __init__(self, settings: Settings) -> None:
         self._product = settings.product_name
+        icon_origin = _origin(settings.oidc_icon_url)
+        self._headers = {
+            **SECURITY_HEADERS,
+            "Content-Security-Policy": CSP.format(icons=f" {icon_origin}" if icon_origin else ""),
+        }
+        # The providers the login page offers, as Coder's login page does: (path, label, icon).
+        self._providers: list[tuple[str, str, str]] = []
+        if settings.oidc_issuer_url and settings.oidc_client_id:
+            self._providers.append(
+                ("oidc/callback", settings.oidc_sign_in_text, settings.oidc_icon_url)
+            )
+        if settings.github_client_id:
+            self._providers.append(("oauth2/github/callback", "GitHub", "/static/github.svg"))
         self._base = Template(_load("templates", "base.html"))
         self._bodies = {
             name: Template(_load("templates", f"{name}.html"))
             for name in ("login", "home", "reset", "change")
         }
         self._static = {
-            name: _load("static", name).encode() for name in ("app.css", "app.js", "favicon.svg")
+            name: _load("static", name).encode()
+            for name in ("app.css", "app.js", "favicon.svg", "github.svg")
         }
         self._static["theme.css"] = (
             ":root {"
@@ -57,15 +77,32 @@ class Pages:
             f" --border: {settings.muted_color}; --danger: {settings.danger_color}; }}\n"
         ).encode()
 
-    def render(self, page: str, title: str, status: int = 200, **values: str) -> web.Response:
-        """A page with every value HTML-escaped."""
+    def provider_buttons(self, redirect: str) -> str:
+        """The "Sign in with ..." links of the configured providers (HTML, escaped here)."""
+        links = []
+        for path, label, icon in self._providers:
+            href = f"/api/v2/users/{path}?{urlencode({'redirect': redirect})}"
+            image = f'<img src="{html.escape(icon)}" alt="" width="20" height="20">' if icon else ""
+            links.append(
+                f'<a class="provider" href="{html.escape(href)}">{image}'
+                f"<span>Sign in with {html.escape(label)}</span></a>"
+            )
+        if not links:
+            return ""
+        return '<div class="providers">' + "".join(links) + '</div><p class="or">or</p>'
+
+    def render(
+        self, page: str, title: str, status: int = 200, markup: str = "", **values: str
+    ) -> web.Response:
+        """A page with every value HTML-escaped (`markup`: HTML built by this class)."""
         escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
+        escaped["markup"] = markup
         content = self._bodies[page].safe_substitute(escaped)
         body = self._base.substitute(
             title=html.escape(title), product=html.escape(self._product), page=page, content=content
         )
         response = web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(self._headers)
         return response
 
     def static(self, name: str) -> web.Response:
@@ -75,7 +112,7 @@ class Pages:
             raise web.HTTPNotFound()
         suffix = name[name.rfind(".") :]
         response = web.Response(body=data, content_type=_STATIC_TYPES[suffix], charset="utf-8")
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(self._headers)
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
@@ -83,10 +120,13 @@ class Pages:
 async def login_page(request: web.Request) -> web.StreamResponse:
     """GET /login."""
     done = request.query.get("reset") == "done"
-    return request.app[keys.PAGES].render(
+    pages = request.app[keys.PAGES]
+    redirect = safe_redirect(request.query.get("redirect", "/"))
+    return pages.render(
         "login",
         "Sign in",
-        redirect=safe_redirect(request.query.get("redirect", "/")),
+        markup=pages.provider_buttons(redirect),
+        redirect=redirect,
         notice="Your password was changed. Sign in with your new password." if done else "",
         notice_hidden="" if done else "hidden",
     )
