@@ -152,3 +152,15 @@ def test_nginx_accepts_the_shipped_config() -> None:
     assert result.returncode == 0, result.stderr
     assert "proxy_next_upstream error timeout;" in conf  # a replica's 503 is passed through
     assert "location = /metrics" in conf
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    """hadolint (the Dockerfile linter) finds nothing in the Dockerfile."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hadolint"), str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
