@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from tests.support import (
@@ -55,21 +56,29 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     smtp = RecordingSmtp().start()
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
-    env = {
-        "AUTHSVC_REDIS_URL": redis.url,
-        "AUTHSVC_SECRET_KEY": "load-balancer-test-secret-0123",
-        "AUTHSVC_CONFIG_DIR": str(config),
-        "AUTHSVC_REDIS_TIMEOUT": "1",
-        "AUTHSVC_SMTP_HOST": "127.0.0.1",
-        "AUTHSVC_SMTP_PORT": str(smtp.port),
-        "AUTHSVC_TRUSTED_PROXIES": "127.0.0.1/32",
-        "AUTHSVC_LOGIN_RATE_LIMIT": "12",
-        "AUTHSVC_LOGIN_FAILURE_LIMIT": "-1",
-        # The kill test sends more than 512 requests a minute from one address.
-        "AUTHSVC_API_RATE_LIMIT": "-1",
-        "AUTHSVC_ARGON2_MEMORY_COST": "1024",
-        "AUTHSVC_ARGON2_TIME_COST": "1",
-    }
+    # The replicas' environment as docker-compose.yml gives it, with only the addresses of
+    # the other services (and the secret the operator supplies) replaced for loopback.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = {k: str(v) for k, v in compose["services"]["authsvc-1"]["environment"].items()}
+    env.update(
+        {
+            "AUTHSVC_REDIS_URL": redis.url,
+            "AUTHSVC_SECRET_KEY": "load-balancer-test-secret-0123",
+            "AUTHSVC_SMTP_HOST": "127.0.0.1",
+            "AUTHSVC_SMTP_PORT": str(smtp.port),
+            "AUTHSVC_TRUSTED_PROXIES": "127.0.0.1/32",  # nginx's address here
+            "AUTHSVC_CONFIG_DIR": str(config),  # the volume ./config:/etc/authsvc
+            "AUTHSVC_HOST": "127.0.0.1",
+            # Test knobs: a login limit the test can reach, no API limit for the kill test
+            # (more than 512 requests a minute from one address), cheap hashing.
+            "AUTHSVC_LOGIN_RATE_LIMIT": "12",
+            "AUTHSVC_LOGIN_FAILURE_LIMIT": "-1",
+            "AUTHSVC_API_RATE_LIMIT": "-1",
+            "AUTHSVC_REDIS_TIMEOUT": "1",
+            "AUTHSVC_ARGON2_MEMORY_COST": "1024",
+            "AUTHSVC_ARGON2_TIME_COST": "1",
+        }
+    )
     replicas: list[ServeProcess] = []
     nginx = None
     http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())

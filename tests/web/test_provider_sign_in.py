@@ -30,7 +30,6 @@ from tests.oidc_support import (
 )
 from tests.support import free_port
 
-
 SHOTS = ROOT / "artifacts" / "screenshots"
 
 
