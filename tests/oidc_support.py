@@ -165,3 +165,25 @@ def wait_port(port: int) -> None:
             return
         except OSError:
             time.sleep(0.05)
+
+
+def provider_settings(
+    github_port: int | None, idp: OidcProviderProcess | None = None
+) -> dict[str, Any]:
+    """Settings that point the service at the GitHub imitation (started on `github_port`) and,
+    if given, the OIDC provider."""
+    assert github_port is not None, "start the GitHub imitation first"
+    github_base = f"http://127.0.0.1:{github_port}"
+    values: dict[str, Any] = {
+        "github_client_id": CLIENT_ID,
+        "github_client_secret": CLIENT_SECRET,
+        "github_base_url": github_base,
+        "github_api_url": f"{github_base}/api",
+    }
+    if idp is not None:
+        values |= {
+            "oidc_issuer_url": idp.issuer,
+            "oidc_client_id": CLIENT_ID,
+            "oidc_client_secret": CLIENT_SECRET,
+        }
+    return values

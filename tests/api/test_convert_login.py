@@ -25,11 +25,11 @@ from service.settings import SettingsError
 from tests.conftest import AiohttpClient, Client, MakeUser, login, make_settings
 from tests.oidc_support import (
     CLIENT_ID,
-    CLIENT_SECRET,
     NEXT_CODE,
     Browser,
     OidcProviderProcess,
     github_imitation,
+    provider_settings,
 )
 from tests.support import STRONG, FakeClock, free_port
 
@@ -209,18 +209,11 @@ async def env(redis_url: str, clock: FakeClock) -> AsyncIterator[Env]:
     github_app = github_imitation(github_users)
     github = TestServer(github_app, host="127.0.0.1")
     await github.start_server()
-    github_base = f"http://127.0.0.1:{github.port}"
     settings = make_settings(
         redis_url,
         public_url=base,
-        oidc_issuer_url=idp.issuer,
-        oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
-        github_client_id=CLIENT_ID,
-        github_client_secret=CLIENT_SECRET,
-        github_base_url=github_base,
-        github_api_url=f"{github_base}/api",
         github_allow_signups=True,
+        **provider_settings(github.port, idp),
     )
     server = TestServer(create_app(settings, clock=clock), host="127.0.0.1", port=port)
     await server.start_server()

@@ -24,7 +24,11 @@ from service.app import create_app
 from service.auth.users import NewUser
 from service.clock import system_clock
 from tests.conftest import make_settings
-from tests.oidc_support import CLIENT_ID, CLIENT_SECRET, NEXT_CODE, github_imitation
+from tests.oidc_support import (
+    NEXT_CODE,
+    github_imitation,
+    provider_settings,
+)
 from tests.support import STRONG, free_port
 
 VICTIM = "vic@acme.example"
@@ -60,17 +64,13 @@ async def stage(redis_url: str) -> AsyncIterator[Stage]:
     github_app = github_imitation(github_users)
     github = TestServer(github_app, host="127.0.0.1")
     await github.start_server()
-    github_base = f"http://127.0.0.1:{github.port}"
     port = free_port()
     service = f"http://127.0.0.1:{port}"
     settings = make_settings(
         redis_url,
         public_url=service,
-        github_client_id=CLIENT_ID,
-        github_client_secret=CLIENT_SECRET,
-        github_base_url=github_base,
-        github_api_url=f"{github_base}/api",
         github_allow_signups=True,
+        **provider_settings(github.port),
     )
     server = TestServer(create_app(settings, clock=system_clock), host="127.0.0.1", port=port)
     await server.start_server()

@@ -22,11 +22,10 @@ from service.auth.users import NewUser
 from service.clock import system_clock
 from tests.conftest import ROOT, make_settings
 from tests.oidc_support import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     NEXT_CODE,
     OidcProviderProcess,
     github_imitation,
+    provider_settings,
 )
 from tests.support import free_port
 
@@ -52,18 +51,11 @@ async def site(redis_url: str) -> AsyncIterator[Site]:
     )
     github = TestServer(github_app, host="127.0.0.1")
     await github.start_server()
-    github_base = f"http://127.0.0.1:{github.port}"
     settings = make_settings(
         redis_url,
         public_url=base,
-        oidc_issuer_url=idp.issuer,
-        oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
         oidc_sign_in_text="Acme SSO",
-        github_client_id=CLIENT_ID,
-        github_client_secret=CLIENT_SECRET,
-        github_base_url=github_base,
-        github_api_url=f"{github_base}/api",
+        **provider_settings(github.port, idp),
     )
     server = TestServer(create_app(settings, clock=system_clock), host="127.0.0.1", port=port)
     await server.start_server()
