@@ -207,9 +207,14 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+_DEFAULT_PORTS: Final = {"http": ":80", "https": ":443"}
+
+
 def _origin_of(url: str) -> str:
+    """scheme://host[:port], lower-cased, without the scheme's default port (as browsers send)."""
     parts = urlsplit(url.strip().lower())
-    return f"{parts.scheme}://{parts.netloc}"
+    netloc = parts.netloc.removesuffix(_DEFAULT_PORTS.get(parts.scheme, "\x00"))
+    return f"{parts.scheme}://{netloc}"
 
 
 def trusted_origins(settings: Settings) -> frozenset[str]:

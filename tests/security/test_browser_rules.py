@@ -37,13 +37,16 @@ CREDENTIALS = {"email": "pat@corp.example", "password": STRONG}
         ({"Origin": "http://authsvc.test"}, True),  # PUBLIC_URL's origin
         ({"Origin": "HTTP://AUTHSVC.TEST", "Sec-Fetch-Site": "same-site"}, True),
         ({"Origin": "https://portal.corp.example", "Sec-Fetch-Site": "cross-site"}, True),
+        ({"Origin": "https://other.corp.example:8443", "Sec-Fetch-Site": "cross-site"}, True),
     ],
 )
 async def test_cross_origin_guard(
     make_client: MakeClient, make_user: MakeUser, headers: dict[str, str], allowed: bool
 ) -> None:
     """Unsafe requests from a foreign origin are refused with 403; others pass."""
-    client = await make_client(trusted_origins="https://portal.corp.example")
+    client = await make_client(
+        trusted_origins="https://portal.corp.example:443,https://other.corp.example:8443"
+    )
     await make_user("pat@corp.example")
     resp = await client.post(
         LOGIN,
