@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -34,6 +35,7 @@ class ProviderUnreachable(Exception):
 
 
 _REQUIRED = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+DISCOVERY_TIMEOUT = 5.0
 
 
 class OidcProvider:
@@ -82,7 +84,8 @@ class OidcProvider:
         """
         url = f"{self._issuer}/.well-known/openid-configuration"
         try:
-            async with self._http.get(url) as resp:
+            # A silent provider must hold neither start-up nor a sign-in for long.
+            async with asyncio.timeout(DISCOVERY_TIMEOUT), self._http.get(url) as resp:
                 if resp.status != 200:
                     raise ProviderUnreachable(f"{url}: HTTP {resp.status}")
                 doc = await resp.json(content_type=None)

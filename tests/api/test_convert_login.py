@@ -7,6 +7,8 @@ GitHub runs against a small local imitation of its OAuth endpoints (tests/oidc_s
 from __future__ import annotations
 
 import re
+import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -607,3 +609,24 @@ async def test_unreachable_provider_answers_503_until_it_is_back(
         assert resp.headers["Location"].startswith(f"http://127.0.0.1:{port}/authorize?")
     finally:
         await provider.close()
+
+
+async def test_silent_provider_does_not_hold_start_up(
+    aiohttp_client: AiohttpClient, redis_url: str
+) -> None:
+    """A provider that accepts connections and never answers: start-up goes on within about
+    5 seconds, and sign-ins answer the 503 envelope."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        settings = make_settings(
+            redis_url, oidc_issuer_url=f"http://127.0.0.1:{port}", oidc_client_id=CLIENT_ID
+        )
+        started = time.monotonic()
+        client = await aiohttp_client(create_app(settings))
+        assert time.monotonic() - started < 10
+        started = time.monotonic()
+        resp = await client.get("/api/v2/users/oidc/callback", allow_redirects=False)
+        assert resp.status == 503
+        assert time.monotonic() - started < 10
