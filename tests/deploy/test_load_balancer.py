@@ -82,10 +82,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     replicas: list[ServeProcess] = []
     nginx = None
     http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    stack: Stack | None = None
     try:
         replicas = [ServeProcess(env), ServeProcess(env)]
         nginx = Nginx([r.port for r in replicas])
-        yield Stack(redis, smtp, config, replicas, nginx, http)
+        stack = Stack(redis, smtp, config, replicas, nginx, http)
+        yield stack
     finally:
         await http.close()
         if nginx is not None:
@@ -94,6 +96,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             replica.stop()
         smtp.stop()
         redis.stop()
+        if stack is not None and stack.redis is not redis:
+            stack.redis.stop()  # a test restarted Redis: stop the one running now
 
 
 async def first_user(stack: Stack) -> str:
