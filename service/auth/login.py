@@ -76,39 +76,39 @@ class LoginService:
         self._policy = policy
         self._clock = clock
 
-    def _budgets(self, email: str, client: LoginClient) -> list[tuple[str, str, int]]:
-        """(tag, name, limit) of every budget this attempt counts against."""
+    def _budgets(self, email: str, client: LoginClient) -> tuple[str, list[tuple[str, int]]]:
+        """The tag and the limits this attempt counts against (one slot, one round trip)."""
         device = None
         if self._devices is not None:
             device = self._devices.verify(email, client.device_cookie, self._clock())
         if device is not None:
-            return [(f"login-failures|device|{device}", "device", self._policy.failure_limit)]
-        account = address_key(email)
-        return [
-            (f"login-failures|{account}|{client.network}", "client", self._policy.failure_limit),
-            (f"login-failures|{account}", "account", self._policy.account_failure_limit),
+            return f"login-failures|device|{device}", [("device", self._policy.failure_limit)]
+        # The account's budget and each client's share the account's tag, so that the
+        # limiter checks (and records) both in one atomic script.
+        return f"login-failures|{address_key(email)}", [
+            (f"client|{client.network}", self._policy.failure_limit),
+            ("account", self._policy.account_failure_limit),
         ]
 
     async def check_credentials(self, email: str, password: str, client: LoginClient) -> User:
         """Steps 2-8 of Coder's login; also used by convert-login. Raises ApiError."""
         window = self._policy.failure_window
-        budgets = self._budgets(email, client)
+        tag, limits = self._budgets(email, client)
         # Keyed by the address asked for, known or not, so that a 429 reveals nothing about
         # which accounts exist; checked before any hashing.
-        for tag, name, limit in budgets:
-            budget = await self._limiter.hit(tag, [(name, limit)], window, record=False)
-            if not budget.allowed:
-                raise ApiError(
-                    429,
-                    f"You've been rate limited for sending more than {budget.limit} failed "
-                    f"login attempts for this account in {go_duration(window)}.",
-                    headers={
-                        "Retry-After": str(budget.retry_after),
-                        "RateLimit-Limit": str(budget.limit),
-                        "RateLimit-Remaining": "0",
-                        "RateLimit-Reset": str(budget.retry_after),
-                    },
-                )
+        budget = await self._limiter.hit(tag, limits, window, record=False)
+        if not budget.allowed:
+            raise ApiError(
+                429,
+                f"You've been rate limited for sending more than {budget.limit} failed "
+                f"login attempts for this account in {go_duration(window)}.",
+                headers={
+                    "Retry-After": str(budget.retry_after),
+                    "RateLimit-Limit": str(budget.limit),
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(budget.retry_after),
+                },
+            )
         user = await self._users.by_email(email)
         stored = None
         if user is not None:
@@ -124,8 +124,7 @@ class LoginService:
             log.error("stored password hash is malformed", extra={"user_id": user and user.id})
             raise ApiError(500, "Internal error.") from None
         if not verdict.ok or user is None:
-            for tag, name, limit in budgets:
-                await self._limiter.hit(tag, [(name, limit)], window, record=True)
+            await self._limiter.hit(tag, limits, window, record=True)
             raise ApiError(401, INCORRECT_LOGIN)
         if self._policy.disable_password_auth:
             raise ApiError(403, PASSWORD_AUTH_DISABLED)

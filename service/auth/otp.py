@@ -122,19 +122,16 @@ class PasswordReset:
         await self._jobs.enqueue(OTP_REQUEST_JOB, {"email": email, "client": client})
 
     async def _throttled(self, email: str, client: str) -> bool:
-        """Count a request against the requester's and the address's budgets."""
-        account = address_key(email)
-        budgets = [
-            (f"otp-request|{account}|{client}", "requester", self._policy.request_limit),
-            (f"otp-request|{account}", "address", self._policy.address_limit),
+        """Count a request against the requester's and the address's budgets (one atomic hit:
+        both under the address's tag; a refused request is not counted)."""
+        limits = [
+            (f"requester|{client}", self._policy.request_limit),
+            ("address", self._policy.address_limit),
         ]
-        window = self._policy.request_window
-        for tag, name, limit in budgets:
-            if not (await self._limiter.hit(tag, [(name, limit)], window, record=False)).allowed:
-                return True
-        for tag, name, limit in budgets:
-            await self._limiter.hit(tag, [(name, limit)], window)
-        return False
+        decision = await self._limiter.hit(
+            f"otp-request|{address_key(email)}", limits, self._policy.request_window
+        )
+        return not decision.allowed
 
     async def issue(self, data: Mapping[str, Any]) -> None:
         """Worker side of a request: throttle, look up, issue the code, queue the mail."""
