@@ -7,21 +7,31 @@ import asyncio
 import json
 import logging
 import sys
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import web
 
 from service.api.binding import is_email, is_username
+from service.auth.admin import (
+    DEFAULT_ORG_REF,
+    SYSTEM,
+    Administration,
+    CreateUser,
+    given,
+    member_with_user_api,
+)
 from service.auth.passwords import PasswordHasher, is_supported_hash
 from service.auth.policy import check_password
-from service.auth.users import LOGIN_TYPES, STATUSES, NewUser, UserDirectory, UserExists
+from service.auth.users import LOGIN_TYPES, STATUSES, UserDirectory
 from service.authz.config import ConfigError
 from service.authz.policy import Obj, Policy, RoleSet, load_policy
 from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
+from service.errors import ApiError
 from service.logs import configure_logging
 from service.settings import Settings, SettingsError, load_settings
 from service.store.changes import RedisChangeFeed
@@ -82,35 +92,93 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _parse_orgs(specs: Sequence[str]) -> dict[str, list[str]]:
+    """`ORG[:ROLE,...]` -> organization reference (id, name or `default`) -> roles."""
     orgs: dict[str, list[str]] = {}
     for spec in specs:
         org, _, roles = spec.partition(":")
-        try:
-            org = str(uuid.UUID(org))
-        except ValueError:
-            raise CommandError(f"--org {spec!r}: {org!r} is not an organization UUID") from None
+        if not org:
+            raise CommandError(f"--org {spec!r}: name the organization (id, name or 'default')")
         orgs[org] = [r for r in roles.split(",") if r]
     return orgs
 
 
-async def _with_directory(
-    settings: Settings, action: Callable[[UserDirectory], Awaitable[Any]]
-) -> Any:
+@dataclass
+class _Admin:
+    """What the user and organization commands work with."""
+
+    admin: Administration
+    directory: UserDirectory
+
+
+async def _with_admin(settings: Settings, action: Callable[[_Admin], Awaitable[Any]]) -> Any:
+    """Run `action` with the same domain operations the HTTP API uses, as the system."""
     if settings.embedded:
         raise CommandError(
             "user commands need the shared store: set AUTHSVC_REDIS_URL (the embedded memory:// "
             "store lives inside one serve process; use POST /api/v2/users/first there)"
         )
-    redis = connect(settings.redis_url, settings.redis_timeout)
-    try:
-        from service.clock import system_clock
+    from service.auth.admin import AdminPolicy
+    from service.auth.passwords import Passwords
+    from service.auth.sessions import SessionManager
+    from service.authz.authcheck import PolicyHolder
+    from service.clock import system_clock
+    from service.store.audit import RedisAuditLog
+    from service.store.orgs import RedisOrgStore
+    from service.store.otp import RedisOtpStore
+    from service.store.sessions import RedisSessionStore
 
+    table = load_resources(settings.policy_dir / "resources.yaml")
+    policies = PolicyHolder(settings.policy_dir, table)
+    redis = connect(settings.redis_url, settings.redis_timeout)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash")
+    try:
         # Every write announces itself on the change feed, as the API's do, so running replicas
         # drop their cached copy of the user at once (a suspension takes effect everywhere).
-        store = RedisUserStore(redis, RedisChangeFeed(redis))
-        return await action(UserDirectory(store, system_clock))
+        changes = RedisChangeFeed(redis)
+        store = RedisUserStore(redis, changes)
+        directory = UserDirectory(store, system_clock)
+        sessions = SessionManager(
+            RedisSessionStore(redis, settings.session_max_lifetime, changes),
+            system_clock,
+            settings.session_duration,
+            settings.session_max_lifetime,
+        )
+        hasher = PasswordHasher(
+            settings.argon2_memory_cost, settings.argon2_time_cost, settings.argon2_parallelism
+        )
+        admin = Administration(
+            store,
+            RedisOrgStore(redis, changes),
+            directory,
+            sessions,
+            RedisOtpStore(redis, system_clock),
+            Passwords(hasher, pool),
+            policies,
+            RedisAuditLog(redis, settings.audit_max_entries),
+            None,
+            AdminPolicy(
+                disable_password_auth=False,
+                oidc_configured=True,
+                old_password_limit=-1,
+                old_password_window=0,
+            ),
+            system_clock,
+        )
+        try:
+            return await action(_Admin(admin, directory))
+        except ApiError as exc:
+            detail = f" ({exc.validations[0].detail})" if exc.validations else ""
+            raise CommandError(f"{exc.message}{detail}") from None
     finally:
         await redis.aclose()
+        pool.shutdown(wait=True)
+
+
+async def _org_id(admin: Administration, ref: str) -> str:
+    try:
+        return (await admin.resolve_org(SYSTEM, ref)).id
+    except ApiError:
+        raise CommandError(f"no organization {ref!r}") from None
 
 
 async def _find(directory: UserDirectory, ref: str) -> Any:
@@ -148,8 +216,8 @@ def _policy(args: argparse.Namespace) -> int:
     settings = load_settings(redis_url=args.redis_url)
     policy = _load_policy(settings.policy_dir)
 
-    async def explain(directory: UserDirectory) -> Any:
-        user = await _find(directory, args.user)
+    async def explain(ctx: _Admin) -> Any:
+        user = await _find(ctx.directory, args.user)
         roles = RoleSet.of(user.roles, user.orgs)
         owner = user.id if args.owner == "me" else (args.owner or "")
         obj = Obj(args.type, owner, args.org or "", args.any_org)
@@ -162,7 +230,7 @@ def _policy(args: argparse.Namespace) -> int:
             "policy_version": policy.version,
         }
 
-    print(json.dumps(asyncio.run(_with_directory(settings, explain)), indent=2))
+    print(json.dumps(asyncio.run(_with_admin(settings, explain)), indent=2))
     return 0
 
 
@@ -219,55 +287,88 @@ def _check_new_user(email: str, username: str, password: str | None) -> None:
 def _users(args: argparse.Namespace) -> int:
     settings = load_settings(redis_url=args.redis_url)
 
-    async def run(directory: UserDirectory) -> Any:
+    async def run(ctx: _Admin) -> Any:
+        admin, directory = ctx.admin, ctx.directory
         if args.users_command == "create":
             _check_new_user(args.email, args.username, args.password)
-            if args.password is not None:
-                hasher = PasswordHasher(
-                    settings.argon2_memory_cost,
-                    settings.argon2_time_cost,
-                    settings.argon2_parallelism,
-                )
-                hashed = hasher.hash(args.password)
-            elif args.password_hash is not None:
-                if not is_supported_hash(args.password_hash):
-                    raise CommandError("--password-hash: not an argon2 or $pbkdf2-sha256$ hash")
-                hashed = args.password_hash
-            else:
-                hashed = ""
-            orgs = _parse_orgs(args.org) if args.org else None
+            if args.password_hash is not None and not is_supported_hash(args.password_hash):
+                raise CommandError("--password-hash: not an argon2 or $pbkdf2-sha256$ hash")
+            specs = _parse_orgs(args.org) if args.org else {DEFAULT_ORG_REF: []}
+            orgs = {await _org_id(admin, ref): roles for ref, roles in specs.items()}
             _check_roles(_load_policy(settings.policy_dir), args.role, orgs)
-            try:
-                user = await directory.create(
-                    NewUser(
-                        email=args.email,
-                        username=args.username,
-                        hashed_password=hashed,
-                        login_type=args.login_type,
-                        status=args.status,
-                        roles=args.role,
-                        orgs=orgs,
-                    )
-                )
-            except UserExists as exc:
-                raise CommandError(f"a user with that {exc} already exists") from None
-            return user.to_admin() if user else None
-        if args.users_command == "get":
-            return (await _find(directory, args.user)).to_admin()
+            for field, value in (("email", args.email), ("username", args.username)):
+                if await directory.find(value) is not None:
+                    raise CommandError(f"a user with that {field} already exists")
+            user = await admin.create_user(
+                SYSTEM,
+                CreateUser(
+                    email=args.email,
+                    username=args.username,
+                    password=args.password or "",
+                    hashed_password=args.password_hash or "",
+                    login_type=args.login_type,
+                    user_status=args.status,
+                    organization_ids=tuple(orgs),
+                    roles=tuple(args.role),
+                    org_roles={org: tuple(roles) for org, roles in orgs.items()},
+                ),
+            )
+            return user.to_admin()
         if args.users_command == "list":
             return [u.to_admin() for u in await directory.all()]
+        user = await _find(directory, args.user)
+        if args.users_command == "get":
+            return user.to_admin()
+        if args.users_command == "delete":
+            await admin.delete_user(SYSTEM, user)
+            return {"message": "User has been deleted!"}
         if args.users_command == "set-status":
-            user = await _find(directory, args.user)
-            return (await directory.set_status(user, args.status)).to_admin()
+            return (await admin.set_status(SYSTEM, user, args.status)).to_admin()
         if args.users_command == "set-roles":
-            user = await _find(directory, args.user)
-            orgs = _parse_orgs(args.org)
+            orgs = {
+                await _org_id(admin, ref): roles for ref, roles in _parse_orgs(args.org).items()
+            }
             _check_roles(_load_policy(settings.policy_dir), args.role, orgs)
-            return (await directory.set_roles(user, args.role, orgs)).to_admin()
+            user = await admin.set_site_roles(SYSTEM, user, given(args.role))
+            for org_id, roles in orgs.items():
+                org = await admin.resolve_org(SYSTEM, org_id)
+                if org_id not in user.orgs:
+                    user = await admin.add_member(SYSTEM, org, user)
+                user = await admin.set_member_roles(SYSTEM, org, user, given(roles))
+            return (await _find(directory, user.id)).to_admin()
         raise CommandError(f"unknown users command {args.users_command!r}")
 
-    result = asyncio.run(_with_directory(settings, run))
+    result = asyncio.run(_with_admin(settings, run))
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _orgs(args: argparse.Namespace) -> int:
+    settings = load_settings(redis_url=args.redis_url)
+
+    async def run(ctx: _Admin) -> Any:
+        admin = ctx.admin
+        if args.orgs_command == "list":
+            return [o.to_api() for o in await admin.list_orgs(SYSTEM)]
+        if args.orgs_command == "create":
+            if not is_username(args.name):
+                raise CommandError(
+                    f"{args.name!r}: 1-32 letters and digits, single hyphens between them"
+                )
+            org = await admin.create_org(SYSTEM, args.name, args.display_name or "", "", "")
+            return org.to_api()
+        org = await admin.resolve_org(SYSTEM, await _org_id(admin, args.org))
+        if args.orgs_command == "delete":
+            await admin.delete_org(SYSTEM, org)
+            return {"message": "Organization has been deleted."}
+        if args.orgs_command == "members":
+            roles = admin.policy_roles()
+            return [
+                member_with_user_api(roles, u, org.id) for u in await admin.members(SYSTEM, org)
+            ]
+        raise CommandError(f"unknown orgs command {args.orgs_command!r}")
+
+    print(json.dumps(asyncio.run(_with_admin(settings, run)), indent=2))
     return 0
 
 
@@ -291,12 +392,14 @@ def _parser() -> argparse.ArgumentParser:
     secret.add_argument("--password")
     secret.add_argument("--password-hash", help="an argon2 or Coder $pbkdf2-sha256$ hash")
     create.add_argument("--role", action="append", default=[], help="site role (repeatable)")
-    create.add_argument("--org", action="append", default=[], metavar="ORG_UUID[:ROLE,...]")
+    create.add_argument("--org", action="append", default=[], metavar="ORG[:ROLE,...]")
     create.add_argument("--login-type", choices=LOGIN_TYPES, default="password")
     create.add_argument("--status", choices=STATUSES, default="active")
 
     get = usub.add_parser("get", help="print one user")
     get.add_argument("user", metavar="ID_OR_EMAIL")
+    delete = usub.add_parser("delete", help="delete a user, its sessions and memberships")
+    delete.add_argument("user", metavar="ID_OR_EMAIL")
     usub.add_parser("list", help="print every user")
     status = usub.add_parser("set-status", help="change a user's status")
     status.add_argument("user", metavar="ID_OR_EMAIL")
@@ -304,7 +407,20 @@ def _parser() -> argparse.ArgumentParser:
     roles = usub.add_parser("set-roles", help="replace site roles and the named orgs' roles")
     roles.add_argument("user", metavar="ID_OR_EMAIL")
     roles.add_argument("--role", action="append", default=[])
-    roles.add_argument("--org", action="append", default=[], metavar="ORG_UUID[:ROLE,...]")
+    roles.add_argument("--org", action="append", default=[], metavar="ORG[:ROLE,...]")
+
+    orgs = sub.add_parser("orgs", help="administer organizations in the store named by REDIS_URL")
+    orgs.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")
+    orgs.set_defaults(func=_orgs)
+    osub = orgs.add_subparsers(dest="orgs_command", required=True)
+    osub.add_parser("list", help="print every organization")
+    ocreate = osub.add_parser("create", help="create an organization and print it")
+    ocreate.add_argument("name")
+    ocreate.add_argument("--display-name")
+    odelete = osub.add_parser("delete", help="delete an organization and its memberships")
+    odelete.add_argument("org", metavar="ORG")
+    omembers = osub.add_parser("members", help="print an organization's members")
+    omembers.add_argument("org", metavar="ORG")
 
     mail = sub.add_parser("mail", help="inspect the mail outbox")
     mail.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")

@@ -18,7 +18,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from service import keys
-from service.api import authz, meta, oauth, openapi, otp, users
+from service.api import admin, authz, meta, oauth, openapi, otp, users
+from service.auth.admin import Administration, AdminPolicy
 from service.auth.convert import LoginConversion
 from service.auth.devices import DeviceCookies
 from service.auth.identity import Authenticator
@@ -51,6 +52,7 @@ from service.settings import Settings, SettingsError
 from service.store.audit import RedisAuditLog
 from service.store.changes import RedisChangeFeed
 from service.store.onetime import RedisOneTimeStore
+from service.store.orgs import RedisOrgStore
 from service.store.otp import RedisOtpStore
 from service.store.outbox import RedisOutbox
 from service.store.ratelimit import RedisRateLimiter
@@ -78,6 +80,9 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/v2/users/login", users.login)
     r.add_post("/api/v2/users/logout", users.logout)
     r.add_get("/api/v2/users/me", users.me)
+    r.add_get("/api/v2/users/roles", admin.site_roles)
+    r.add_get("/api/v2/users", admin.list_users)
+    r.add_post("/api/v2/users", admin.create_user)
     r.add_get("/api/v2/users/first", users.first_user_status)
     r.add_post("/api/v2/users/first", users.create_first_user)
     r.add_post("/api/v2/users/validate-password", users.validate_password)
@@ -85,6 +90,30 @@ def _routes(app: web.Application) -> None:
     r.add_post("/api/v2/users/otp/request", otp.request_code)
     r.add_post("/api/v2/users/otp/change-password", otp.change_password)
     r.add_post("/api/v2/users/{user}/convert-login", oauth.convert_login)
+    # As in Coder's router (chi), a static path wins over `{user}` whatever the method, so
+    # `GET /users/login` is a 405 rather than a lookup of the user named "login".
+    one_user = "/api/v2/users/{user:(?!(?:first|login|logout|validate-password|roles)$)[^/]+}"
+    r.add_get(one_user, admin.get_user)
+    r.add_delete(one_user, admin.delete_user)
+    r.add_put("/api/v2/users/{user}/profile", admin.update_profile)
+    r.add_put("/api/v2/users/{user}/status/suspend", admin.suspend_user)
+    r.add_put("/api/v2/users/{user}/status/activate", admin.activate_user)
+    r.add_put("/api/v2/users/{user}/password", admin.change_password)
+    r.add_get("/api/v2/users/{user}/roles", admin.user_roles)
+    r.add_put("/api/v2/users/{user}/roles", admin.set_user_roles)
+    r.add_get("/api/v2/users/{user}/organizations", admin.user_organizations)
+    orgs = "/api/v2/organizations"
+    r.add_get(orgs, admin.list_organizations)
+    r.add_post(orgs, admin.create_organization)
+    r.add_get(orgs + "/{organization}", admin.get_organization)
+    r.add_patch(orgs + "/{organization}", admin.update_organization)
+    r.add_delete(orgs + "/{organization}", admin.delete_organization)
+    r.add_get(orgs + "/{organization}/members", admin.list_members)
+    r.add_get(orgs + "/{organization}/paginated-members", admin.paginated_members)
+    r.add_get(orgs + "/{organization}/members/roles", admin.organization_roles)
+    r.add_post(orgs + "/{organization}/members/{user}", admin.add_member)
+    r.add_delete(orgs + "/{organization}/members/{user}", admin.remove_member)
+    r.add_put(orgs + "/{organization}/members/{user}/roles", admin.set_member_roles)
     r.add_get("/api/v2/users/oidc/callback", oauth.oidc_callback)
     r.add_get("/api/v2/users/oauth2/github/callback", oauth.github_callback)
 
@@ -121,12 +150,31 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.PASSWORDS] = passwords
         app[keys.USERS] = user_store
         app[keys.DIRECTORY] = UserDirectory(user_store, clock)
+        otp_store = RedisOtpStore(redis, clock)
         app[keys.SESSIONS] = sessions
         authenticator = Authenticator(sessions, user_store, clock, settings.session_cache_ttl)
         changes.subscribe(authenticator.forget)
         app[keys.AUTHENTICATOR] = authenticator
         app[keys.LIMITER] = limiter
         app[keys.AUTHCHECK] = AuthChecker(policies, user_store)
+        app[keys.ADMIN] = Administration(
+            user_store,
+            RedisOrgStore(redis, changes),
+            app[keys.DIRECTORY],
+            sessions,
+            otp_store,
+            passwords,
+            policies,
+            app[keys.AUDIT],
+            limiter,
+            AdminPolicy(
+                disable_password_auth=settings.disable_password_auth,
+                oidc_configured=bool(settings.oidc_issuer_url and settings.oidc_client_id),
+                old_password_limit=settings.login_failure_limit,
+                old_password_window=settings.login_failure_window,
+            ),
+            clock,
+        )
         assert settings.secret_key is not None  # create_app fills it in embedded mode
         devices = DeviceCookies(
             settings.secret_key.get_secret_value(), settings.device_cookie_lifetime
@@ -152,7 +200,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             user_store,
             passwords,
             sessions,
-            RedisOtpStore(redis, clock),
+            otp_store,
             outbox,
             limiter,
             derive_key(settings.secret_key.get_secret_value()),

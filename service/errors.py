@@ -41,3 +41,18 @@ class ApiError(Exception):
         if self.validations:
             out["validations"] = [{"field": v.field, "detail": v.detail} for v in self.validations]
         return out
+
+
+def forbidden() -> ApiError:
+    """Coder's httpapi.Forbidden."""
+    return ApiError(
+        403,
+        "Forbidden.",
+        "You don't have permission to view this content. If you believe this is a mistake, "
+        "please contact your administrator or try signing in with different credentials.",
+    )
+
+
+def not_found() -> ApiError:
+    """Coder's httpapi.ResourceNotFound."""
+    return ApiError(404, "Resource not found or you do not have access to this resource")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from service.auth.admin import Administration
 from service.auth.convert import LoginConversion
 from service.auth.devices import DeviceCookies
 from service.auth.identity import Actor, Authenticator
@@ -52,6 +53,7 @@ SCOPES = web.AppKey("scopes", ScopeCatalog)
 POLICIES = web.AppKey("policies", PolicyHolder)
 AUTHCHECK = web.AppKey("authcheck", AuthChecker)
 DEVICES = web.AppKey("devices", DeviceCookies)
+ADMIN = web.AppKey("admin", Administration)
 TRUSTED_ORIGINS = web.AppKey("trusted_origins", frozenset[str])
 
 REQUEST_ID = web.RequestKey("request_id", str)

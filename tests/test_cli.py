@@ -47,9 +47,15 @@ def ok(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
+def make_org(redis_url: str, name: str) -> str:
+    """Create an organization with the CLI; its id."""
+    org: str = ok(run(redis_url, "orgs", "create", name))["id"]
+    return org
+
+
 def test_users_create_get_list_set(redis_url: str) -> None:
     """create prints the user; get/list find it; set-status and set-roles change it."""
-    org = str(uuid.uuid4())
+    org = make_org(redis_url, "eng")
     user = ok(
         run(
             redis_url,
@@ -132,7 +138,11 @@ def test_users_errors(redis_url: str) -> None:
             ("create", "--email", "h@corp.example", "--username", "h", "--password", "short"),
             "--password: insecure password",
         ),
-        (("set-roles", "c", "--org", "not-a-uuid"), "not an organization UUID"),
+        (("set-roles", "c", "--org", "not-an-org"), "no organization 'not-an-org'"),
+        (
+            ("create", "--email", "i@corp.example", "--username", "i", "--org", str(uuid.uuid4())),
+            "no organization",
+        ),
     ]
     for args, message in cases:
         result = run(redis_url, "users", *args)
@@ -186,7 +196,7 @@ def test_policy_check(tmp_path: Path) -> None:
 
 def test_policy_explain(redis_url: str) -> None:
     """`policy explain` prints the decision, level and role for a stored user."""
-    org = str(uuid.uuid4())
+    org = make_org(redis_url, "tpl")
     ok(
         run(
             redis_url,
@@ -227,7 +237,7 @@ def test_policy_explain(redis_url: str) -> None:
 
 def test_unknown_roles_are_refused(redis_url: str) -> None:
     """users create/set-roles refuse roles the policy does not define, or of the wrong kind."""
-    org = str(uuid.uuid4())
+    org = make_org(redis_url, "ops")
     cases = [
         ("create", "--email", "y@corp.example", "--username", "y", "--role", "superuser"),
         ("create", "--email", "y@corp.example", "--username", "y", "--role", "organization-admin"),

@@ -18,6 +18,7 @@ import re2
 from pydantic import BaseModel
 
 from service import gojson
+from service.authz.authcheck import uuid_error
 from service.errors import INVALID_JSON, ApiError, Validation
 
 
@@ -35,6 +36,13 @@ class GoStruct(BaseModel):
 
 
 M = TypeVar("M", bound=GoStruct)
+
+
+@dataclass(frozen=True)
+class UUIDElements:
+    """Marks a `list[str]` field as Go's `[]uuid.UUID`: each element must parse as a UUID,
+    and a bad one is reported with google/uuid's error text, as Go's decoder does."""
+
 
 # go-playground/validator's email regex. It was written for Go's RE2, whose matching time is
 # linear in the input; Python's backtracking `re` takes exponential time on it (a quote and a
@@ -84,6 +92,8 @@ _RULES: dict[str, typing.Callable[[Any], bool]] = {
     "email": lambda v: isinstance(v, str) and is_email(v),
     "username": lambda v: isinstance(v, str) and is_username(v),
     "user_real_name": lambda v: isinstance(v, str) and _is_real_name(v),
+    "organization_name": lambda v: isinstance(v, str) and is_username(v),
+    "organization_display_name": lambda v: isinstance(v, str) and len(v) <= 64 and v == v.strip(),
 }
 
 
@@ -97,6 +107,8 @@ def _go_type(annotation: Any) -> str:
     if get_origin(annotation) is dict:
         _, value_type = get_args(annotation)
         return f"map[string]{_go_type(value_type)}"
+    if get_origin(annotation) is list:
+        return f"[]{_go_type(get_args(annotation)[0])}"
     raise TypeError(f"unsupported request field type {annotation!r}")
 
 
@@ -132,6 +144,9 @@ def _plan(model: type[GoStruct]) -> _Plan:
             plan[name] = ("struct", ann, None)
         elif get_origin(ann) is dict:
             plan[name] = ("map", ann, get_args(ann)[1])
+        elif get_origin(ann) is list and get_args(ann) == (str,):
+            uuids = any(isinstance(m, UUIDElements) for m in info.metadata)
+            plan[name] = ("uuids" if uuids else "strings", ann, None)
         else:  # pragma: no cover - models only use the types above
             raise TypeError(f"unsupported request field type {ann!r}")
     return plan
@@ -150,6 +165,8 @@ def _conform(model: type[GoStruct], obj: dict[str, Any], path: list[str]) -> dic
             if not isinstance(value, ann):
                 raise _type_error(value, model.go_name, [*path, key], _go_type(ann))
             out[key] = value
+        elif kind in ("strings", "uuids"):
+            out[key] = _strings(value, model.go_name, [*path, key], kind == "uuids")
         elif not isinstance(value, dict):
             raise _type_error(value, model.go_name, [*path, key], _go_type(ann))
         elif kind == "struct":
@@ -168,6 +185,22 @@ def _conform(model: type[GoStruct], obj: dict[str, Any], path: list[str]) -> dic
     return out
 
 
+def _strings(value: Any, struct: str, path: list[str], uuids: bool) -> list[str]:
+    element = "uuid.UUID" if uuids else "string"
+    if not isinstance(value, list):
+        raise _type_error(value, struct, path, f"[]{element}")
+    out: list[str] = []
+    for item in value:
+        if item is None:
+            item = "00000000-0000-0000-0000-000000000000" if uuids else ""
+        elif not isinstance(item, str):
+            raise _type_error(item, struct, path, element)
+        elif uuids and (problem := uuid_error(item)):
+            raise ApiError(400, INVALID_JSON, problem)
+        out.append(item)
+    return out
+
+
 def validate(instance: GoStruct) -> list[Validation]:
     """Run the go-playground tags in field order; each field reports its first failing tag."""
     failures: list[Validation] = []
@@ -177,6 +210,10 @@ def validate(instance: GoStruct) -> list[Validation]:
             continue
         value = getattr(instance, name)
         for tag in tags.spec.split(","):
+            if tag == "omitempty":
+                if value in ("", None):
+                    break
+                continue
             if not _RULES[tag](value):
                 shown = "" if value is None else value
                 if isinstance(shown, bool):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from service.api.binding import GoStruct, Tag
+from service.api.binding import GoStruct, Tag, UUIDElements
 
 
 class LoginWithPasswordRequest(GoStruct):
@@ -83,3 +83,60 @@ class AuthorizationRequest(GoStruct):
 
     go_name = "AuthorizationRequest"
     checks: dict[str, AuthorizationCheck] = Field(default_factory=dict)
+
+
+class CreateUserRequestWithOrgs(GoStruct):
+    """POST /users (`organization_id`, the older single form, is still read, as Coder does)."""
+
+    go_name = "CreateUserRequestWithOrgs"
+    email: Annotated[str, Tag("required,email")] = ""
+    username: Annotated[str, Tag("required,username")] = ""
+    name: Annotated[str, Tag("user_real_name")] = ""
+    password: str = ""
+    login_type: str = ""
+    user_status: str | None = None
+    organization_ids: Annotated[list[str], UUIDElements()] = Field(default_factory=list)
+    organization_id: str | None = None
+
+
+class UpdateUserProfileRequest(GoStruct):
+    """PUT /users/{user}/profile."""
+
+    go_name = "UpdateUserProfileRequest"
+    username: Annotated[str, Tag("required,username")] = ""
+    name: Annotated[str, Tag("user_real_name")] = ""
+
+
+class UpdateUserPasswordRequest(GoStruct):
+    """PUT /users/{user}/password."""
+
+    go_name = "UpdateUserPasswordRequest"
+    old_password: str = ""
+    password: Annotated[str, Tag("required")] = ""
+
+
+class UpdateRoles(GoStruct):
+    """PUT /users/{user}/roles and /organizations/{organization}/members/{user}/roles."""
+
+    go_name = "UpdateRoles"
+    roles: list[str] = Field(default_factory=list)
+
+
+class CreateOrganizationRequest(GoStruct):
+    """POST /organizations."""
+
+    go_name = "CreateOrganizationRequest"
+    name: Annotated[str, Tag("required,organization_name")] = ""
+    display_name: Annotated[str, Tag("omitempty,organization_display_name")] = ""
+    description: str = ""
+    icon: str = ""
+
+
+class UpdateOrganizationRequest(GoStruct):
+    """PATCH /organizations/{organization}."""
+
+    go_name = "UpdateOrganizationRequest"
+    name: Annotated[str, Tag("omitempty,organization_name")] = ""
+    display_name: Annotated[str, Tag("omitempty,organization_display_name")] = ""
+    description: str | None = None
+    icon: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from service.clock import Clock, rfc3339
@@ -56,6 +56,8 @@ class User:
     # The hash a user had before converting to OIDC/GitHub. It never signs anyone in; it only
     # lets login recognise the old password and answer Coder's login-type 403 (spec §2.3).
     retired_password_hash: str = ""
+    # When each membership began and last changed: organization id -> (created_at, updated_at).
+    joined: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         """codersdk.User as Coder renders it (site roles only in `roles`)."""
@@ -86,6 +88,45 @@ class User:
 
 class UserExists(Exception):
     """The email or username is taken."""
+
+
+class LastOwner(Exception):
+    """The change would leave the deployment without an owner."""
+
+
+class StaleUser(Exception):
+    """The record changed between reading it and writing it; read it again."""
+
+
+@dataclass(frozen=True)
+class Organization:
+    """An organization record as stored."""
+
+    id: str
+    name: str
+    display_name: str
+    description: str
+    icon: str
+    created_at: float
+    updated_at: float
+    is_default: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        """codersdk.Organization."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "display_name": self.display_name,
+            "description": self.description,
+            "icon": self.icon,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+            "is_default": self.is_default,
+        }
+
+
+class OrganizationExists(Exception):
+    """The organization name is taken."""
 
 
 class UserStore(Protocol):
@@ -166,6 +207,7 @@ class UserDirectory:
             hashed_password=new.hashed_password,
             roles=tuple(dict.fromkeys(new.roles)),
             orgs={org: tuple(dict.fromkeys(r)) for org, r in orgs.items()},
+            joined=dict.fromkeys(orgs, (now, now)),
             created_at=now,
             updated_at=now,
             last_seen_at=now,
@@ -198,21 +240,3 @@ class UserDirectory:
     async def all(self) -> list[User]:
         """Every user, oldest first."""
         return await self._store.all()
-
-    async def set_status(self, user: User, status: UserStatus) -> User:
-        """Change a user's status."""
-        now = self._clock()
-        await self._store.update(user.id, status=status, updated_at=now)
-        return replace(user, status=status, updated_at=now)
-
-    async def set_roles(
-        self, user: User, roles: Sequence[str], orgs: Mapping[str, Sequence[str]]
-    ) -> User:
-        """Replace the site roles, and the org roles of each org named (joining it if new)."""
-        merged = dict(user.orgs)
-        for org, org_roles in orgs.items():
-            merged[org] = tuple(dict.fromkeys(org_roles))
-        now = self._clock()
-        new_roles = tuple(dict.fromkeys(roles))
-        await self._store.update(user.id, roles=new_roles, orgs=merged, updated_at=now)
-        return replace(user, roles=new_roles, orgs=merged, updated_at=now)

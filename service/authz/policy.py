@@ -58,6 +58,8 @@ class Role:
     site: PermSet
     org: PermSet
     user: PermSet
+    # The roles a holder of this role may assign and unassign (Coder's rbac.CanAssignRole).
+    assigns: frozenset[str] = frozenset()
 
     def level(self, name: str) -> PermSet:
         """The permissions of one level."""
@@ -189,6 +191,16 @@ class Policy:
             self._cache.popitem(last=False)
         return compiled
 
+    def can_assign(self, role_set: RoleSet, role: str, org_id: str | None) -> bool:
+        """Whether a holder of `role_set` may assign or unassign `role` (site-wide when
+        `org_id` is None, else in that organization): Coder's rbac.CanAssignRole. Site roles
+        count everywhere; an organization role only in its own organization."""
+        held = [*role_set.site, MEMBER]
+        memberships = dict(role_set.orgs)
+        if org_id is not None and org_id in memberships:
+            held += [*memberships[org_id], ORG_MEMBER]
+        return any(role in r.assigns for n in held if (r := self.roles.get(n)) is not None)
+
     def explain(self, role_set: RoleSet, subject_id: str, action: str, obj: Obj) -> Explanation:
         """The decision plus the level and roles that made it (slow path, for operators)."""
         allowed = self.subject(role_set).allowed(subject_id, action, obj)
@@ -293,7 +305,7 @@ def compile_roles(data: Any, table: ResourceTable, source: str) -> dict[str, Rol
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigError(f"{where}: `name` must be lower-case words joined by hyphens")
         where = f"{source}: role {name!r}"
-        unknown = set(spec) - {"name", "display_name", "kind", *LEVELS}
+        unknown = set(spec) - {"name", "display_name", "kind", "assigns", *LEVELS}
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         if name in roles:
@@ -314,6 +326,9 @@ def compile_roles(data: Any, table: ResourceTable, source: str) -> dict[str, Rol
                 negated, perms = _entry_perms(entry, table, f"{where} {level}[{i}] {entry!r}")
                 (deny if negated else allow).update(perms)
             levels[level] = PermSet(frozenset(allow), frozenset(deny))
+        assigns = spec.get("assigns") or []
+        if not isinstance(assigns, list) or not all(isinstance(a, str) for a in assigns):
+            raise ConfigError(f"{where}: `assigns` must be a list of role names")
         roles[name] = Role(
             name=name,
             display_name=str(spec.get("display_name") or name),
@@ -321,10 +336,16 @@ def compile_roles(data: Any, table: ResourceTable, source: str) -> dict[str, Rol
             site=levels["site"],
             org=levels["org"],
             user=levels["user"],
+            assigns=frozenset(assigns),
         )
     for required in (MEMBER, ORG_MEMBER):
         if required not in roles:
             raise ConfigError(f"{source}: the implicit role {required!r} must be defined")
+    for role in roles.values():
+        if unknown_names := sorted(role.assigns - set(roles)):
+            raise ConfigError(
+                f"{source}: role {role.name!r} assigns undefined role(s) {', '.join(unknown_names)}"
+            )
     return roles
 
 

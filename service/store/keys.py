@@ -6,7 +6,7 @@ Hash tags (`{...}`) put keys that change together in one Cluster slot:
 - a session row is tagged by its key id, and a user's session index by the user id;
 - the counters of one rate-limit bucket share the bucket's tag.
 
-Durable records (users, the default org) have no TTL; everything else does.
+Durable records (users, organizations) have no TTL; everything else does.
 """
 
 from __future__ import annotations
@@ -42,6 +42,31 @@ def user_ids() -> str:
 def default_org() -> str:
     """String: the default organization id, created once per deployment (durable)."""
     return f"{_USERS}:default-org"
+
+
+def user_prefix() -> str:
+    """What every user record's key starts with (scripts that visit every user append ids)."""
+    return f"{_USERS}:user:"
+
+
+def org(org_id: str) -> str:
+    """Hash: one organization (durable). Memberships live on the user records (`org:<id>`)."""
+    return f"{_USERS}:org:{org_id}"
+
+
+def membership_field(org_id: str) -> str:
+    """The field of a user record (`user`) that holds one organization membership."""
+    return f"org:{org_id}"
+
+
+def org_by_name(name: str) -> str:
+    """String: ASCII-lower-cased organization name -> organization id (durable)."""
+    return f"{_USERS}:org-name:{name.lower()}"
+
+
+def org_ids() -> str:
+    """Set: every organization id (durable)."""
+    return f"{_USERS}:org-ids"
 
 
 def session(key_id: str) -> str:

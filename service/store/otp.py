@@ -57,6 +57,7 @@ class RedisOtpStore:
     """OtpStore on Redis."""
 
     def __init__(self, redis: Redis, clock: Clock) -> None:
+        self._redis = redis
         self._clock = clock
         self._check = redis.register_script(_CHECK)
         self._consume = redis.register_script(_CONSUME)
@@ -75,3 +76,7 @@ class RedisOtpStore:
 
     async def consume(self, user_id: str, mac: str) -> bool:
         return bool(await self._consume(keys=[keys.otp(user_id)], args=[mac, self._now_ms()]))
+
+    async def forget(self, user_id: str) -> None:
+        """Drop every live code of the user (the user was deleted)."""
+        await self._redis.delete(keys.otp(user_id))

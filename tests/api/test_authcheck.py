@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from service import keys
+from service.auth.admin import SYSTEM, given
 from service.auth.users import User
 from tests.conftest import Client, MakeUser, login
 
@@ -235,9 +236,9 @@ async def test_role_change_takes_effect_next_request(client: Client, make_user: 
     token = await login(client, "rc@corp.example")
     check = {"x": q("read", resource_type="audit_log")}
     assert await ask(client, token, check) == {"x": False}
-    await client.app[keys.DIRECTORY].set_roles(user, ["auditor"], {})
+    user = await client.app[keys.ADMIN].set_site_roles(SYSTEM, user, given(["auditor"]))
     assert await ask(client, token, check) == {"x": True}
-    await client.app[keys.DIRECTORY].set_roles(user, [], {})
+    await client.app[keys.ADMIN].set_site_roles(SYSTEM, user, given([]))
     assert await ask(client, token, check) == {"x": False}
 
 

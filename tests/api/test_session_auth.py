@@ -6,6 +6,7 @@ import asyncio
 
 from service import keys
 from service.app import create_app
+from service.auth.admin import SYSTEM
 from service.auth.sessions import REFRESH_INTERVAL
 from service.clock import system_clock
 from tests.conftest import AiohttpClient, Client, MakeClient, MakeUser, login, make_settings
@@ -190,7 +191,7 @@ async def test_suspended_user_session_refused(client: Client, make_user: MakeUse
     """A session of a user suspended since login gets the not-active 401, no detail."""
     user = await make_user("xia@corp.example")
     token = await login(client, "xia@corp.example")
-    await client.app[keys.DIRECTORY].set_status(user, "suspended")
+    await client.app[keys.ADMIN].set_status(SYSTEM, user, "suspended")
     resp = await client.get(ME, headers={"Coder-Session-Token": token})
     assert resp.status == 401
     assert await resp.json() == {
@@ -204,7 +205,7 @@ async def test_dormant_user_session_reactivates(client: Client, make_user: MakeU
     """A dormant user's session works and silently makes the user active."""
     user = await make_user("yan@corp.example")
     token = await login(client, "yan@corp.example")
-    await client.app[keys.DIRECTORY].set_status(user, "dormant")
+    await client.app[keys.ADMIN].set_status(SYSTEM, user, "dormant")
     resp = await client.get(ME, headers={"Coder-Session-Token": token})
     assert resp.status == 200
     assert (await resp.json())["status"] == "active"

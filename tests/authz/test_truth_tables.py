@@ -111,14 +111,20 @@ def expected_sets(table: ResourceTable) -> dict[str, dict[str, Pairs]]:
                 },
             ),
         },
+        # Coder's current roles.go: creating a user makes it an organization member, which
+        # takes assign_org_role (v2.16's user admin could not create users).
         "user-admin": {
             "site": pairs(
                 table,
                 {
                     "assign_role": "assign,unassign,read",
+                    "assign_org_role": "assign,unassign,read",
                     "user": "ALL",
+                    "organization": "read",
                     "organization_member": "ALL",
                     "group": "ALL",
+                    "group_member": "read",
+                    "idpsync_settings": "read,update",
                 },
             ),
         },

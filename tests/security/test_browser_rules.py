@@ -137,6 +137,7 @@ async def test_cli_writes_reach_running_replicas(
     """`users set-status` and `set-roles` through the CLI evict every replica's cache at once."""
     client = await make_client(session_cache_ttl=300)
     user = await make_user("pat@corp.example", roles=("owner",))
+    await make_user("quin@corp.example", roles=("owner",))  # the owner who stays
     token = await login(client, "pat@corp.example")
     headers = {"Coder-Session-Token": token}
     assert (await client.get(ME, headers=headers)).status == 200  # now cached for 300 s

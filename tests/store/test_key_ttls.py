@@ -12,6 +12,9 @@ DURABLE = (
     store_keys.user_by_username(""),
     store_keys.user_ids(),
     store_keys.default_org(),
+    store_keys.org(""),
+    store_keys.org_by_name(""),
+    store_keys.org_ids(),
     # The outbox's queues: a queued mail must not expire.
     store_keys.outbox_stream(),
     store_keys.outbox_retry(),
