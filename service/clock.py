@@ -18,6 +18,10 @@ def system_clock() -> float:
     return time.time()
 
 
+# Go's zero time.Time in JSON: what Coder shows for a user who was never seen.
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
 def rfc3339(ts: float) -> str:
     """Go's time.Time JSON form in UTC: RFC 3339 with trailing zero fractions trimmed."""
     dt = datetime.fromtimestamp(ts, UTC)

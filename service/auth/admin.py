@@ -290,12 +290,12 @@ class Administration:
         self, op: Operator, query: UserFilter, page: Page
     ) -> tuple[list[User], int]:
         """GET /users: the users the operator may read that match, and how many match."""
+        everyone = await self._users.all()
         visible = [
-            u
-            for u in await self._users.all()
-            if self.can(op, "read", _user_obj(u.id)) and query.matches(u)
+            u for u in everyone if self.can(op, "read", _user_obj(u.id)) and query.matches(u)
         ]
-        return paginate(visible, page)
+        anchor = next((u for u in everyone if u.id == page.after_id), None)
+        return paginate(visible, page, anchor)
 
     async def create_user(self, op: Operator, req: CreateUser) -> User:
         """POST /users, in Coder's order of checks."""

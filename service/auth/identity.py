@@ -20,6 +20,8 @@ from service.authz.policy import RoleSet
 from service.errors import ApiError
 
 CACHE_SIZE: Final = 10_000
+# last_seen_at is kept to the hour: at most one write per user and hour.
+LAST_SEEN_GRANULARITY: Final = 3600.0
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,9 @@ class Authenticator:
             await self._sessions.revoke(session)
             raise signed_out("API key is invalid.")
         updates: dict[str, object] = {}
-        if refreshed:
-            # Written with the hourly session refresh, as Coder does.
+        if refreshed or user.last_seen_at < session.last_used - LAST_SEEN_GRANULARITY:
+            # Written with the hourly session refresh, as Coder does, or on a new session's
+            # first use (users are created never seen).
             updates["last_seen_at"] = session.last_used
         if user.status == "dormant":
             updates["status"] = "active"  # silently reactivated, as Coder does

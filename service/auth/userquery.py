@@ -2,6 +2,7 @@
 
 `q` is split on spaces (double quotes keep a phrase together), each element is `key:value` or a
 bare search term. Keys: `status`, `role`, `login_type` (comma-separated lists), `search`,
+`github_com_user_id`,
 `created_after`, `created_before`, `last_seen_after`, `last_seen_before` (RFC 3339). Every step
 is one pass over the input.
 """
@@ -19,7 +20,7 @@ from service.errors import ApiError, Validation
 MAX_QUERY: Final = 1024
 _LIST_KEYS: Final = {"status": STATUSES, "login_type": LOGIN_TYPES}
 _TIME_KEYS: Final = ("created_after", "created_before", "last_seen_after", "last_seen_before")
-_KNOWN: Final = frozenset({"search", "role", *_LIST_KEYS, *_TIME_KEYS})
+_KNOWN: Final = frozenset({"search", "role", "github_com_user_id", *_LIST_KEYS, *_TIME_KEYS})
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class UserFilter:
     created_before: float | None = None
     last_seen_after: float | None = None
     last_seen_before: float | None = None
+    github_com_user_id: str = ""
 
     def matches(self, user: User) -> bool:
         """Whether `user` passes every filter (the `member` role matches everyone)."""
@@ -46,6 +48,8 @@ class UserFilter:
         if self.login_type and user.login_type not in self.login_type:
             return False
         if self.role and "member" not in self.role and not set(self.role) & set(user.roles):
+            return False
+        if self.github_com_user_id and user.links.get("github") != self.github_com_user_id:
             return False
         bounds = (
             (self.created_after, user.created_at, 1),
@@ -132,11 +136,18 @@ def parse_user_query(query: str) -> UserFilter:
     if errors:
         raise ApiError(400, "Invalid user search query.", validations=errors)
     times = {k: _time(k, values[k][0]) if k in values else None for k in _TIME_KEYS}
+    github = values.get("github_com_user_id", [""])[0]
+    if github and not (github.isascii() and github.isdigit() and len(github) <= 19):
+        raise _query_error(
+            f'Query param "github_com_user_id" must be a valid integer ({github})',
+            "github_com_user_id",
+        )
     return UserFilter(
         search=" ".join(values.get("search", [])),
         status=lists["status"],
         role=tuple(r for v in values.get("role", []) for r in v.split(",") if r),
         login_type=lists["login_type"],
+        github_com_user_id=github,
         **times,
     )
 
@@ -170,11 +181,12 @@ def parse_page(params: dict[str, str]) -> Page:
     return Page(after_id, offset, limit)
 
 
-def paginate(users: list[User], page: Page) -> tuple[list[User], int]:
-    """Order by lower-cased username, apply `after_id`, and count before offset and limit."""
+def paginate(users: list[User], page: Page, anchor: User | None) -> tuple[list[User], int]:
+    """Order by lower-cased username, start after `anchor` (the `after_id` user, looked up
+    among all users whatever the filter), and count the matches. As in Coder's SQL, where
+    the count is a window function over the returned rows, an empty page counts 0."""
     ordered = sorted(users, key=lambda u: u.username.lower())
     if page.after_id:
-        anchor = next((u for u in ordered if u.id == page.after_id), None)
         if anchor is None:
             return [], 0
         ordered = [u for u in ordered if u.username.lower() > anchor.username.lower()]
@@ -182,4 +194,4 @@ def paginate(users: list[User], page: Page) -> tuple[list[User], int]:
     window = ordered[page.offset :]
     if page.limit:
         window = window[: page.limit]
-    return window, count
+    return window, count if window else 0

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from service.clock import Clock, rfc3339
+from service.clock import GO_ZERO_TIME, Clock, rfc3339
 
 LoginType = Literal["password", "github", "oidc", "none"]
 UserStatus = Literal["active", "dormant", "suspended"]
@@ -69,7 +69,7 @@ class User:
             "email": self.email,
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
-            "last_seen_at": rfc3339(self.last_seen_at),
+            "last_seen_at": rfc3339(self.last_seen_at) if self.last_seen_at else GO_ZERO_TIME,
             "status": self.status,
             "login_type": self.login_type,
             "theme_preference": "",
@@ -210,7 +210,7 @@ class UserDirectory:
             joined=dict.fromkeys(orgs, (now, now)),
             created_at=now,
             updated_at=now,
-            last_seen_at=now,
+            last_seen_at=0.0,  # never seen until a session is used (Coder's zero time)
             name=new.name,
         )
         created = await self._store.create(user, only_if_empty=only_if_empty)
