@@ -102,6 +102,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/api/v2/users/{user}/roles", admin.user_roles)
     r.add_put("/api/v2/users/{user}/roles", admin.set_user_roles)
     r.add_get("/api/v2/users/{user}/organizations", admin.user_organizations)
+    r.add_get("/api/v2/users/{user}/organizations/{organizationname}", admin.user_organization)
     orgs = "/api/v2/organizations"
     r.add_get(orgs, admin.list_organizations)
     r.add_post(orgs, admin.create_organization)
@@ -111,6 +112,7 @@ def _routes(app: web.Application) -> None:
     r.add_get(orgs + "/{organization}/members", admin.list_members)
     r.add_get(orgs + "/{organization}/paginated-members", admin.paginated_members)
     r.add_get(orgs + "/{organization}/members/roles", admin.organization_roles)
+    r.add_get(orgs + "/{organization}/members/{user}", admin.get_member)
     r.add_post(orgs + "/{organization}/members/{user}", admin.add_member)
     r.add_delete(orgs + "/{organization}/members/{user}", admin.remove_member)
     r.add_put(orgs + "/{organization}/members/{user}/roles", admin.set_member_roles)

@@ -37,7 +37,7 @@ from service.auth.admin import (
 from service.auth.userquery import parse_page, parse_user_query
 from service.auth.users import Organization, User
 from service.authz.authcheck import uuid_error
-from service.errors import INVALID_JSON, ApiError
+from service.errors import INVALID_JSON, ApiError, not_found
 from service.middleware import authenticated, read_body
 
 
@@ -180,6 +180,17 @@ async def user_organizations(request: web.Request) -> web.StreamResponse:
 
 
 @authenticated
+async def user_organization(request: web.Request) -> web.StreamResponse:
+    """GET /users/{user}/organizations/{organizationname}."""
+    admin, op, user = await _user(request)
+    name = request.match_info["organizationname"]
+    org = next((o for o in await admin.user_orgs(op, user) if o.name.lower() == name.lower()), None)
+    if org is None:
+        raise not_found()
+    return json_response(200, org.to_api())
+
+
+@authenticated
 async def site_roles(request: web.Request) -> web.StreamResponse:
     """GET /users/roles (codersdk.AssignableRoles)."""
     admin, op = _admin(request)
@@ -233,11 +244,26 @@ async def delete_organization(request: web.Request) -> web.StreamResponse:
 
 @authenticated
 async def list_members(request: web.Request) -> web.StreamResponse:
-    """GET /organizations/{organization}/members (codersdk.OrganizationMemberWithUserData)."""
+    """GET /organizations/{organization}/members (codersdk.OrganizationMemberWithUserData),
+    optionally narrowed by `user_id` or `github_user_id`."""
     admin, op, org = await _org(request)
     roles = admin.policy_roles()
     members = await admin.members(op, org)
+    if user_id := request.query.get("user_id", ""):
+        members = [u for u in members if u.id == user_id.lower()]
+    if github := request.query.get("github_user_id", ""):
+        members = [u for u in members if u.links.get("github") == github]
     return json_response(200, [member_with_user_api(roles, u, org.id) for u in members])
+
+
+@authenticated
+async def get_member(request: web.Request) -> web.StreamResponse:
+    """GET /organizations/{organization}/members/{user} (OrganizationMemberWithUserData)."""
+    admin, op, org = await _org(request)
+    user = await admin.resolve_member(op, org, request.match_info["user"])
+    if user.id not in {u.id for u in await admin.members(op, org)}:
+        raise not_found()
+    return json_response(200, member_with_user_api(admin.policy_roles(), user, org.id))
 
 
 @authenticated

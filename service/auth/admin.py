@@ -771,7 +771,11 @@ class Administration:
         now = self._clock()
         result = await self._users.add_membership(user.id, org.id, (), now)
         if result == -2:
-            raise ApiError(400, "Organization member already exists in this organization")
+            raise ApiError(
+                400,
+                "User is already an organization member",
+                f"{user.username} is already a member of {org.display_name or org.name}",
+            )
         if result != 1:
             raise not_found()
         await self._record(op, "member_added", organization_id=org.id, user_id=user.id)
