@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 from service import keys
 from tests.api.admin_support import (
@@ -21,10 +22,11 @@ from tests.api.admin_support import (
 from tests.conftest import Client, MakeClient
 
 
-async def create_org(d: Deployment, name: str, **extra: str) -> dict[str, str]:
+async def create_org(d: Deployment, name: str, **extra: str) -> dict[str, Any]:
     status, org = await d.owner.call("POST", ORGS, {"name": name, **extra})
     assert status == 201, org
-    return org
+    created: dict[str, Any] = org
+    return created
 
 
 # -- organizations ---------------------------------------------------------------------------
