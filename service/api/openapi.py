@@ -7,11 +7,12 @@ Coder's envelope.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from service.api import models
 from service.api.responses import json_response
@@ -58,8 +59,11 @@ class CreateFirstUserResponse(BaseModel):
 
 
 class Role(BaseModel):
+    """codersdk.SlimRole."""
+
     name: str
     display_name: str
+    organization_id: str | None = None
 
 
 class User(BaseModel):
@@ -76,6 +80,79 @@ class User(BaseModel):
     theme_preference: str
     organization_ids: list[str]
     roles: list[Role]
+
+
+class GetUsersResponse(BaseModel):
+    users: list[User]
+    count: int
+
+
+class UserRoles(BaseModel):
+    roles: list[str]
+    organization_roles: dict[str, list[str]]
+
+
+class Organization(BaseModel):
+    id: str
+    name: str
+    display_name: str
+    description: str
+    icon: str
+    created_at: str
+    updated_at: str
+    is_default: bool
+
+
+class Organizations(RootModel[list[Organization]]):
+    pass
+
+
+class OrganizationMember(BaseModel):
+    user_id: str
+    organization_id: str
+    created_at: str
+    updated_at: str
+    roles: list[Role]
+
+
+class OrganizationMemberWithUserData(OrganizationMember):
+    username: str
+    name: str
+    avatar_url: str
+    email: str
+    global_roles: list[Role]
+
+
+class OrganizationMembers(RootModel[list[OrganizationMemberWithUserData]]):
+    pass
+
+
+class PaginatedMembersResponse(BaseModel):
+    members: list[OrganizationMemberWithUserData]
+    count: int
+
+
+class Permission(BaseModel):
+    negate: bool
+    resource_type: str
+    action: str
+
+
+class AssignableRole(BaseModel):
+    """codersdk.AssignableRoles."""
+
+    name: str
+    organization_id: str | None = None
+    display_name: str
+    site_permissions: list[Permission]
+    organization_permissions: list[Permission]
+    user_permissions: list[Permission]
+    assignable: bool
+    built_in: bool
+
+
+class AssignableRoles(RootModel[list[AssignableRole]]):
+    pass
 
 
 class AuthorizationResponse(BaseModel):
@@ -166,6 +243,160 @@ _OPERATIONS: list[
         "400 401 403 413 429 500 503",
         True,
     ),
+    # Administration (api/admin.py).
+    ("/users", "get", None, "200", GetUsersResponse, "400 401 429 503", True),
+    (
+        "/users",
+        "post",
+        models.CreateUserRequestWithOrgs,
+        "201",
+        User,
+        "400 401 403 404 409 413 429 503",
+        True,
+    ),
+    ("/users/roles", "get", None, "200", AssignableRoles, "401 403 429 503", True),
+    ("/users/{user}", "get", None, "200", User, "400 401 429 503", True),
+    ("/users/{user}", "delete", None, "200", ErrorResponse, "400 401 403 404 409 429 503", True),
+    (
+        "/users/{user}/profile",
+        "put",
+        models.UpdateUserProfileRequest,
+        "200",
+        User,
+        "400 401 403 404 409 413 429 503",
+        True,
+    ),
+    ("/users/{user}/status/suspend", "put", None, "200", User, "400 401 403 429 503", True),
+    ("/users/{user}/status/activate", "put", None, "200", User, "400 401 403 429 503", True),
+    (
+        "/users/{user}/password",
+        "put",
+        models.UpdateUserPasswordRequest,
+        "204",
+        None,
+        "400 401 404 413 429 503",
+        True,
+    ),
+    ("/users/{user}/roles", "get", None, "200", UserRoles, "400 401 404 429 503", True),
+    (
+        "/users/{user}/roles",
+        "put",
+        models.UpdateRoles,
+        "200",
+        User,
+        "400 401 403 404 413 429 503",
+        True,
+    ),
+    ("/users/{user}/organizations", "get", None, "200", Organizations, "400 401 429 503", True),
+    (
+        "/users/{user}/organizations/{organizationname}",
+        "get",
+        None,
+        "200",
+        Organization,
+        "400 401 404 429 503",
+        True,
+    ),
+    ("/organizations", "get", None, "200", Organizations, "401 429 503", True),
+    (
+        "/organizations",
+        "post",
+        models.CreateOrganizationRequest,
+        "201",
+        Organization,
+        "400 401 403 409 413 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}",
+        "get",
+        None,
+        "200",
+        Organization,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}",
+        "patch",
+        models.UpdateOrganizationRequest,
+        "200",
+        Organization,
+        "400 401 404 409 413 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}",
+        "delete",
+        None,
+        "200",
+        ErrorResponse,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/members",
+        "get",
+        None,
+        "200",
+        OrganizationMembers,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/paginated-members",
+        "get",
+        None,
+        "200",
+        PaginatedMembersResponse,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/members/roles",
+        "get",
+        None,
+        "200",
+        AssignableRoles,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/members/{user}",
+        "get",
+        None,
+        "200",
+        OrganizationMemberWithUserData,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/members/{user}",
+        "post",
+        None,
+        "200",
+        OrganizationMember,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/members/{user}",
+        "delete",
+        None,
+        "204",
+        None,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/members/{user}/roles",
+        "put",
+        models.UpdateRoles,
+        "200",
+        OrganizationMember,
+        "400 401 403 404 413 429 503",
+        True,
+    ),
 ]
 
 
@@ -204,9 +435,10 @@ def document() -> dict[str, Any]:
             }
         if auth:
             operation["security"] = [{"CoderSessionToken": []}]
-        if "{user}" in path:
+        if names := re.findall(r"\{(\w+)\}", path):
             operation["parameters"] = [
-                {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in names
             ]
         paths.setdefault(path, {})[method] = operation
     return {

@@ -27,8 +27,14 @@ from tests.conftest import ROOT
 from tests.support import ServeProcess, start_redis
 
 EXAMPLES = int(os.environ.get("AUTHSVC_FUZZ_EXAMPLES", "15"))
-# Coder's published schema for the seven endpoints (see tests/data/README.md).
+# Coder's published schema for the seven endpoints and the administration API
+# (see tests/data/README.md).
 CODER_SCHEMA = ROOT / "tests" / "data" / "coder-swagger-auth.json"
+# Where Coder's published schema does not describe what Coder's own server answers, the
+# server is the contract: these operations are declared with the wrong response type
+# (GET /users/{user}/roles returns codersdk.UserRoles, paginated-members one
+# PaginatedMembersResponse object, not an array of them).
+CODER_SCHEMA_ERRATA = ["get-user-roles", "paginated-organization-members"]
 FUZZ = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -36,8 +42,17 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
 )
 
+
+def _coder_schema() -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads(CODER_SCHEMA.read_text())
+    # codersdk.User's `status` enum tag lists active and suspended, but users are created
+    # dormant (UserStatusDormant; Coder's TestPostUsers/Create asserts it).
+    raw["definitions"]["codersdk.User"]["properties"]["status"]["enum"].append("dormant")
+    return raw
+
+
 own = schemathesis.openapi.from_dict(document())
-coder = schemathesis.openapi.from_dict(json.loads(CODER_SCHEMA.read_text()))
+coder = schemathesis.openapi.from_dict(_coder_schema()).exclude(operation_id=CODER_SCHEMA_ERRATA)
 
 
 @pytest.fixture(scope="module")
@@ -98,5 +113,6 @@ def test_own_document(case: Any, service: tuple[str, str]) -> None:
 @coder.parametrize()
 @FUZZ
 def test_coder_schema(case: Any, service: tuple[str, str]) -> None:
-    """Coder's published schema for the seven endpoints: no 5xx, schema-conformant bodies."""
+    """Coder's published schema for the seven endpoints and the administration API: no 5xx,
+    schema-conformant bodies."""
     _exercise(case, *service, [not_a_server_error, response_schema_conformance])
