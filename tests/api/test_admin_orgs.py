@@ -4,6 +4,7 @@ cases, ported to HTTP (each names its Go test), plus deletion and replica behavi
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -309,3 +310,71 @@ async def test_org_user_admin_stays_in_its_org(client: Client) -> None:
         404,
         NOT_FOUND,
     )
+
+
+async def test_coder_typescript_client_calls(client: Client) -> None:
+    """The requests Coder's site/src/api/api.ts makes (fetch: JSON body with Content-Type,
+    query parameters from the options object, no body on POST/DELETE without one) get the
+    types the client expects: getUsers, createUser, suspendUser, activateUser,
+    updateUserRoles, updateProfile, updateUserPassword, deleteUser, getSiteRoles,
+    createOrganization, getOrganizations, getOrganizationMembers,
+    getOrganizationPaginatedMembers, addOrganizationMember, updateOrganizationMemberRoles,
+    getOrganizationRoles, removeOrganizationMember, deleteOrganization."""
+    d = await first_user(client)
+    headers = {"Coder-Session-Token": d.owner.token}
+
+    async def request(method: str, url: str, body: Any = None, **params: Any) -> Any:
+        kwargs: dict[str, Any] = {"headers": dict(headers)}
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs["headers"]["Content-Type"] = "application/json"
+        query = {k: str(v) for k, v in params.items() if v is not None and v != ""}
+        resp = await client.request(method, url, params=query, **kwargs)
+        assert resp.ok, (method, url, resp.status, await resp.text())
+        if resp.status == 204 or method == "DELETE":
+            return None
+        return await resp.json()
+
+    page = await request("GET", USERS, q="status:active", limit=25, offset=0)
+    assert page["count"] == 1 and page["users"][0]["username"] == "admin"
+    user = await request(
+        "POST",
+        USERS,
+        {
+            "email": "ts@corp.example",
+            "username": "ts-user",
+            "name": "",
+            "password": "SomeSecurePassword!",
+            "login_type": "password",
+            "organization_ids": [d.org],
+        },
+    )
+    assert user["status"] == "dormant"
+    assert (await request("PUT", f"{USERS}/{user['id']}/status/suspend"))["status"] == "suspended"
+    assert (await request("PUT", f"{USERS}/{user['id']}/status/activate"))["status"] == "active"
+    updated = await request("PUT", f"{USERS}/{user['id']}/roles", {"roles": ["auditor"]})
+    assert [r["name"] for r in updated["roles"]] == ["auditor"]
+    profile = await request(
+        "PUT", f"{USERS}/{user['id']}/profile", {"username": "ts-user2", "name": "TS"}
+    )
+    assert profile["username"] == "ts-user2"
+    await request(
+        "PUT", f"{USERS}/{user['id']}/password", {"password": "Another-Secure-Password-1"}
+    )
+    assert {r["name"] for r in await request("GET", f"{USERS}/roles")} >= {"owner", "auditor"}
+    org = await request("POST", ORGS, {"name": "ts-org", "display_name": "TS", "icon": ""})
+    assert org["id"] in {o["id"] for o in await request("GET", ORGS)}
+    member = await request("POST", f"{ORGS}/{org['id']}/members/{user['id']}")
+    assert member["user_id"] == user["id"]
+    roles = await request(
+        "PUT", f"{ORGS}/{org['id']}/members/{user['id']}/roles", {"roles": ["organization-admin"]}
+    )
+    assert [r["name"] for r in roles["roles"]] == ["organization-admin"]
+    members = await request("GET", f"{ORGS}/{org['id']}/members")
+    assert {m["username"] for m in members} == {"admin", "ts-user2"}
+    paged = await request("GET", f"{ORGS}/{org['id']}/paginated-members", limit=1, offset=0)
+    assert paged["count"] == 2 and len(paged["members"]) == 1
+    assert any(r["assignable"] for r in await request("GET", f"{ORGS}/{org['id']}/members/roles"))
+    assert await request("DELETE", f"{ORGS}/{org['id']}/members/{user['id']}") is None
+    assert await request("DELETE", f"{ORGS}/{org['id']}") is None
+    assert await request("DELETE", f"{USERS}/{user['id']}") is None
