@@ -289,6 +289,7 @@ async def paginated_members(request: web.Request) -> web.StreamResponse:
 async def add_member(request: web.Request) -> web.StreamResponse:
     """POST /organizations/{organization}/members/{user} (codersdk.OrganizationMember)."""
     admin, op, org = await _org(request)
+    admin.member_route_guard(op, org, "add", request.match_info["user"])
     user = await admin.resolve_user(op, request.match_info["user"], as_system=True)
     member = await admin.add_member(op, org, user)
     return json_response(200, member_api(admin.policy_roles(), member, org.id))
@@ -298,6 +299,7 @@ async def add_member(request: web.Request) -> web.StreamResponse:
 async def remove_member(request: web.Request) -> web.StreamResponse:
     """DELETE /organizations/{organization}/members/{user}: 204."""
     admin, op, org = await _org(request)
+    admin.member_route_guard(op, org, "remove", request.match_info["user"])
     user = await admin.resolve_member(op, org, request.match_info["user"])
     await admin.remove_member(op, org, user)
     return web.Response(status=204)
@@ -307,6 +309,7 @@ async def remove_member(request: web.Request) -> web.StreamResponse:
 async def set_member_roles(request: web.Request) -> web.StreamResponse:
     """PUT /organizations/{organization}/members/{user}/roles (codersdk.OrganizationMember)."""
     admin, op, org = await _org(request)
+    admin.member_route_guard(op, org, "roles", request.match_info["user"])
     user = await admin.resolve_member(op, org, request.match_info["user"])
     updated = await admin.set_member_roles(op, org, user, lambda: _roles(request))
     return json_response(200, member_api(admin.policy_roles(), updated, org.id))

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Final, Literal, Protocol, TypeVar, cast
 
 from service.auth.passwords import MalformedHash, Passwords
 from service.auth.policy import check_password
@@ -161,6 +161,7 @@ class CreateUser:
 
 
 T = TypeVar("T")
+MemberRoute = Literal["add", "remove", "roles", "read"]
 # A request body, read only when the operation gets to it (Coder reads bodies after some
 # checks, and the order decides which error a bad request gets).
 Body = Callable[[], Awaitable[T]]
@@ -752,9 +753,37 @@ class Administration:
         visible = [u for u in users if self.can(op, "read", _member_obj(org.id, u.id))]
         return sorted(visible, key=lambda u: u.username.lower())
 
+    def member_route_guard(
+        self, op: Operator, org: Organization, route: MemberRoute, ref: str
+    ) -> None:
+        """Refuse, before any user is looked up, an operator who holds no permission the
+        member route could use in this organization (Coder looks the `{user}` up as the
+        system, so without this a plain member could tell which usernames exist from the
+        400/404 difference). Privileged operators, and anyone naming themselves, get
+        Coder's answers."""
+        if ref in ("me", op.user_id):
+            return
+        in_org = Obj("organization_member", org=org.id)
+        assign = Obj("assign_org_role", org=org.id)
+        if route == "add":
+            allowed = self.can(op, "assign", assign) and self.can(op, "create", in_org)
+        elif route == "remove":
+            allowed = self.can(op, "delete", in_org)
+        elif route == "roles":
+            allowed = self.can(op, "assign", assign) or self.can(op, "unassign", assign)
+        else:
+            allowed = True  # reading: resolve_member answers for what may be read
+        if not allowed:
+            raise forbidden() if route == "roles" else not_found()
+
     async def resolve_member(self, op: Operator, org: Organization, ref: str) -> User:
         """Coder's organization member parameter: the user resolved as the system, then its
-        membership (404 when it has none)."""
+        membership (404 when it has none, or when the operator may not read it)."""
+        # Without organization-wide read, only one's own membership is readable: anything
+        # else is not found, whether the user exists or not.
+        own = ref in ("me", op.user_id)
+        if not own and not self.can(op, "read", Obj("organization_member", org=org.id)):
+            raise not_found()
         user = await self.resolve_user(op, ref, as_system=True)
         if org.id not in user.orgs:
             raise not_found()
