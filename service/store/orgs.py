@@ -12,7 +12,7 @@ from typing import Any, cast
 from service.auth.users import Organization, OrganizationExists
 from service.store import keys
 from service.store.changes import RedisChangeFeed
-from service.store.redis import Redis
+from service.store.redis import Redis, hgetall_many
 
 DEFAULT_ORG_NAME = "coder"
 DEFAULT_ORG_DISPLAY_NAME = "Coder"
@@ -163,8 +163,9 @@ class RedisOrgStore:
         return org if org is not None and org.name.lower() == name.lower() else None
 
     async def all(self) -> list[Organization]:
-        ids = cast(set[str], await self._redis.smembers(keys.org_ids()))
-        orgs = [o for i in sorted(ids) if (o := await self.get(i)) is not None]
+        ids = sorted(cast(set[str], await self._redis.smembers(keys.org_ids())))
+        records = await hgetall_many(self._redis, [keys.org(i) for i in ids])
+        orgs = [_decode(raw) for raw in records if raw]
         return sorted(orgs, key=lambda o: (not o.is_default, o.created_at, o.name))
 
     async def update(self, org: Organization, **fields: Any) -> bool | None:

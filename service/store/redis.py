@@ -92,3 +92,14 @@ def connect(url: str, timeout: float) -> Redis:
         f"unsupported AUTHSVC_REDIS_URL scheme {scheme!r}: use memory://, redis://, rediss://, "
         "unix://, redis+sentinel:// or redis+cluster://"
     )
+
+
+async def hgetall_many(redis: Redis, keys: list[str], batch: int = 512) -> list[dict[str, str]]:
+    """HGETALL of many keys, pipelined in batches (one round trip per batch, not per key)."""
+    out: list[dict[str, str]] = []
+    for start in range(0, len(keys), batch):
+        pipe = redis.pipeline(transaction=False)
+        for key in keys[start : start + batch]:
+            pipe.hgetall(key)
+        out += cast(list[dict[str, str]], await pipe.execute())
+    return out

@@ -19,7 +19,7 @@ from service.auth.users import LastOwner, StaleUser, User, UserExists
 from service.store import keys
 from service.store.changes import RedisChangeFeed
 from service.store.orgs import ensure_default_org
-from service.store.redis import Redis
+from service.store.redis import Redis, hgetall_many
 
 _CREATE = """
 if ARGV[1] == '1' and redis.call('SCARD', KEYS[4]) > 0 then return 0 end
@@ -239,8 +239,9 @@ class RedisUserStore:
         )
 
     async def all(self) -> list[User]:
-        ids = cast(set[str], await self._redis.smembers(keys.user_ids()))
-        users = [u for i in sorted(ids) if (u := await self.get(i)) is not None]
+        ids = sorted(cast(set[str], await self._redis.smembers(keys.user_ids())))
+        records = await hgetall_many(self._redis, [keys.user(i) for i in ids])
+        users = [_decode(raw) for raw in records if raw]
         return sorted(users, key=lambda u: (u.created_at, u.username))
 
     async def count(self) -> int:

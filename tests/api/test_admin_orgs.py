@@ -378,3 +378,55 @@ async def test_coder_typescript_client_calls(client: Client) -> None:
     assert await request("DELETE", f"{ORGS}/{org['id']}/members/{user['id']}") is None
     assert await request("DELETE", f"{ORGS}/{org['id']}") is None
     assert await request("DELETE", f"{USERS}/{user['id']}") is None
+
+
+async def test_every_change_is_audited(client: Client) -> None:
+    """Organization and membership changes leave an audit record naming the actor, the
+    target and what changed."""
+    d = await first_user(client)
+    user = await another_user(d)
+    org = await create_org(d, "audited")
+    await d.owner.call("PATCH", f"{ORGS}/{org['id']}", {"display_name": "Audited Org"})
+    await d.owner.call("POST", f"{ORGS}/{org['id']}/members/{user.user_id}")
+    await d.owner.call(
+        "PUT",
+        f"{ORGS}/{org['id']}/members/{user.user_id}/roles",
+        {"roles": ["organization-auditor"]},
+    )
+    await d.owner.call("DELETE", f"{ORGS}/{org['id']}/members/{user.user_id}")
+    await d.owner.call("DELETE", f"{ORGS}/{org['id']}")
+    events = {e["event"]: e for e in await client.app[keys.AUDIT].tail(100)}
+    for name in (
+        "organization_created",
+        "organization_updated",
+        "member_added",
+        "member_roles_changed",
+        "member_removed",
+        "organization_deleted",
+    ):
+        assert events[name]["actor"] == d.owner.user_id, name
+        assert events[name]["organization_id"] == org["id"], name
+        assert events[name]["ip"] and events[name]["request_id"], name
+    assert json.loads(events["organization_updated"]["changes"]) == {
+        "display_name": ["audited", "Audited Org"]
+    }
+    assert json.loads(events["member_roles_changed"]["changes"]) == {
+        "roles": [[], ["organization-auditor"]]
+    }
+    assert events["member_added"]["user_id"] == user.user_id
+
+
+async def test_suspension_reaches_other_replicas(make_client: MakeClient) -> None:
+    """A user suspended through one replica is refused at once by another replica that has
+    its session cached for five minutes."""
+    first = await make_client(session_cache_ttl=300)
+    second = await make_client(session_cache_ttl=300)
+    d = await first_user(first)
+    member = await another_user(d)
+    on_second = Session(second, member.token, member.user_id, member.username, member.email)
+    assert (await on_second.call("GET", f"{USERS}/me"))[0] == 200  # cached on the second
+    assert (await d.owner.call("PUT", f"{USERS}/{member.user_id}/status/suspend"))[0] == 200
+    deadline = time.monotonic() + 5
+    while (await on_second.call("GET", f"{USERS}/me"))[0] != 401:
+        assert time.monotonic() < deadline, "the other replica still accepts the session"
+        await asyncio.sleep(0.05)
