@@ -32,6 +32,7 @@ from service.auth.admin import (
     CreateUser,
     Operator,
     member_api,
+    member_obj,
     member_with_user_api,
 )
 from service.auth.userquery import parse_page, parse_user_query
@@ -261,7 +262,7 @@ async def get_member(request: web.Request) -> web.StreamResponse:
     """GET /organizations/{organization}/members/{user} (OrganizationMemberWithUserData)."""
     admin, op, org = await _org(request)
     user = await admin.resolve_member(op, org, request.match_info["user"])
-    if user.id not in {u.id for u in await admin.members(op, org)}:
+    if not admin.can(op, "read", member_obj(org.id, user.id)):
         raise not_found()
     return json_response(200, member_with_user_api(admin.policy_roles(), user, org.id))
 

@@ -180,7 +180,7 @@ def _user_obj(user_id: str) -> Obj:
     return Obj("user", owner=user_id)
 
 
-def _member_obj(org_id: str, user_id: str) -> Obj:
+def member_obj(org_id: str, user_id: str) -> Obj:
     return Obj("organization_member", owner=user_id, org=org_id)
 
 
@@ -750,7 +750,7 @@ class Administration:
     async def members(self, op: Operator, org: Organization) -> list[User]:
         """The members of `org` the operator may read, by lower-cased username."""
         users = [u for u in await self._users.all() if org.id in u.orgs]
-        visible = [u for u in users if self.can(op, "read", _member_obj(org.id, u.id))]
+        visible = [u for u in users if self.can(op, "read", member_obj(org.id, u.id))]
         return sorted(visible, key=lambda u: u.username.lower())
 
     def member_route_guard(
@@ -794,7 +794,7 @@ class Administration:
         if not (
             self.can(op, "assign", Obj("assign_org_role", org=org.id))
             and self._may_assign(op, ORG_MEMBER, org.id)
-            and self.can(op, "create", _member_obj(org.id, user.id))
+            and self.can(op, "create", member_obj(org.id, user.id))
         ):
             raise not_found()
         now = self._clock()
@@ -818,7 +818,7 @@ class Administration:
         """DELETE /organizations/{organization}/members/{user}."""
         if user.id == op.user_id:
             raise ApiError(400, "cannot remove self from an organization")
-        if not self.can(op, "delete", _member_obj(org.id, user.id)):
+        if not self.can(op, "delete", member_obj(org.id, user.id)):
             raise not_found()
         if not await self._users.remove_membership(user.id, org.id):
             raise not_found()
@@ -831,7 +831,7 @@ class Administration:
         if user.id == op.user_id:
             raise ApiError(400, "You cannot change your own organization roles.")
         roles = await body()
-        if not self.can(op, "read", _member_obj(org.id, user.id)):
+        if not self.can(op, "read", member_obj(org.id, user.id)):
             raise forbidden()
         wanted = {*roles, ORG_MEMBER}
         current = {*user.orgs.get(org.id, ()), ORG_MEMBER}

@@ -14,6 +14,8 @@ import time
 import uuid
 from typing import Any, cast
 
+import orjson
+
 from service.auth.addresses import same_address, username_key
 from service.auth.users import LastOwner, StaleUser, User, UserExists
 from service.store import keys
@@ -140,21 +142,25 @@ def _membership(roles: Any, created_at: float, updated_at: float) -> str:
     )
 
 
-def _memberships(raw: dict[str, str]) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
-    created = float(raw["created_at"])
-    orgs = {org: tuple(r) for org, r in json.loads(raw.get("orgs", "{}")).items()}
-    joined = dict.fromkeys(orgs, (created, created))
-    for name, value in raw.items():
-        if name.startswith("org:"):
-            org = name.removeprefix("org:")
-            member = json.loads(value)
-            orgs[org] = tuple(member["roles"])
-            joined[org] = (float(member["created_at"]), float(member["updated_at"]))
-    return orgs, joined
-
-
 def _decode(raw: dict[str, str]) -> User:
-    orgs, joined = _memberships(raw)
+    """A record read back. Listing decodes every user, so the fields are walked once and
+    JSON goes through orjson."""
+    created = float(raw["created_at"])
+    orgs: dict[str, tuple[str, ...]] = {}
+    joined: dict[str, Any] = {}
+    links: dict[str, str] = {}
+    legacy = raw.get("orgs")
+    if legacy:
+        for org, roles in orjson.loads(legacy).items():
+            orgs[org] = tuple(roles)
+            joined[org] = (created, created)
+    for name, value in raw.items():
+        if name[:4] == "org:":
+            member = orjson.loads(value)
+            orgs[name[4:]] = tuple(member["roles"])
+            joined[name[4:]] = (float(member["created_at"]), float(member["updated_at"]))
+        elif name[:5] == "link:":
+            links[name[5:]] = value
     return User(
         id=raw["id"],
         username=raw["username"],
@@ -162,15 +168,15 @@ def _decode(raw: dict[str, str]) -> User:
         login_type=cast(Any, raw["login_type"]),
         status=cast(Any, raw["status"]),
         hashed_password=raw.get("hashed_password", ""),
-        roles=tuple(json.loads(raw.get("roles", "[]"))),
+        roles=tuple(orjson.loads(raw.get("roles", "[]"))),
         orgs=orgs,
         joined=joined,
-        created_at=float(raw["created_at"]),
+        created_at=created,
         updated_at=float(raw["updated_at"]),
         last_seen_at=float(raw["last_seen_at"]),
         name=raw.get("name", ""),
         sessions_valid_after=float(raw.get("sessions_valid_after", "0")),
-        links={k.removeprefix("link:"): v for k, v in raw.items() if k.startswith("link:")},
+        links=links,
         retired_password_hash=raw.get("retired_password_hash", ""),
     )
 
