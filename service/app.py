@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from service import keys
-from service.api import admin, authz, meta, oauth, openapi, otp, users
+from service.api import admin, authz, meta, oauth, openapi, otp, tokens, users
 from service.auth.admin import Administration, AdminPolicy
 from service.auth.convert import LoginConversion
 from service.auth.devices import DeviceCookies
@@ -28,6 +28,7 @@ from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPoli
 from service.auth.passwords import PasswordHasher, Passwords
 from service.auth.sessions import SessionManager
 from service.auth.signin import IdentityProvider, SignIn
+from service.auth.tokens import TokenService, TokenSettings
 from service.auth.users import UserDirectory
 from service.authz.authcheck import AuthChecker, PolicyHolder
 from service.authz.config import ConfigError
@@ -70,6 +71,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/login", pages.login_page)
     r.add_get("/reset-password", pages.reset_page)
     r.add_get("/reset-password/change", pages.change_page)
+    r.add_get("/settings/tokens", pages.tokens_page)
     r.add_get("/static/{name}", pages.static_file)
     r.add_get("/favicon.ico", pages.favicon)
     r.add_get("/healthz", meta.healthz)
@@ -103,6 +105,14 @@ def _routes(app: web.Application) -> None:
     r.add_put("/api/v2/users/{user}/roles", admin.set_user_roles)
     r.add_get("/api/v2/users/{user}/organizations", admin.user_organizations)
     r.add_get("/api/v2/users/{user}/organizations/{organizationname}", admin.user_organization)
+    user_keys = "/api/v2/users/{user}/keys"
+    r.add_post(user_keys, tokens.create_session_key)
+    r.add_get(user_keys + "/tokens", tokens.list_tokens)
+    r.add_post(user_keys + "/tokens", tokens.create_token)
+    r.add_get(user_keys + "/tokens/tokenconfig", tokens.token_config)
+    r.add_get(user_keys + "/tokens/{name}", tokens.token_by_name)
+    r.add_get(user_keys + "/{keyid}", tokens.key_by_id)
+    r.add_delete(user_keys + "/{keyid}", tokens.delete_key)
     orgs = "/api/v2/organizations"
     r.add_get(orgs, admin.list_organizations)
     r.add_post(orgs, admin.create_organization)
@@ -154,9 +164,6 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.DIRECTORY] = UserDirectory(user_store, clock)
         otp_store = RedisOtpStore(redis, clock)
         app[keys.SESSIONS] = sessions
-        authenticator = Authenticator(sessions, user_store, clock, settings.session_cache_ttl)
-        changes.subscribe(authenticator.forget)
-        app[keys.AUTHENTICATOR] = authenticator
         app[keys.LIMITER] = limiter
         app[keys.AUTHCHECK] = AuthChecker(policies, user_store)
         app[keys.ADMIN] = Administration(
@@ -177,6 +184,24 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             ),
             clock,
         )
+        app[keys.TOKENS] = TokenService(
+            app[keys.ADMIN],
+            sessions,
+            app[keys.SCOPES],
+            user_store,
+            app[keys.AUDIT],
+            TokenSettings(settings.max_token_lifetime, settings.default_token_lifetime),
+        )
+        authenticator = Authenticator(
+            sessions,
+            user_store,
+            clock,
+            settings.session_cache_ttl,
+            scopes=app[keys.SCOPES],
+            on_first_use=app[keys.TOKENS].first_used,
+        )
+        changes.subscribe(authenticator.forget)
+        app[keys.AUTHENTICATOR] = authenticator
         assert settings.secret_key is not None  # create_app fills it in embedded mode
         devices = DeviceCookies(
             settings.secret_key.get_secret_value(), settings.device_cookie_lifetime

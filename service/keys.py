@@ -14,6 +14,7 @@ from service.auth.passwords import Passwords
 from service.auth.ratelimit import RateLimiter
 from service.auth.sessions import SessionManager
 from service.auth.signin import IdentityProvider, SignIn
+from service.auth.tokens import TokenService
 from service.auth.users import UserDirectory, UserStore
 from service.authz.authcheck import AuthChecker, PolicyHolder
 from service.authz.resources import ResourceTable
@@ -54,6 +55,7 @@ POLICIES = web.AppKey("policies", PolicyHolder)
 AUTHCHECK = web.AppKey("authcheck", AuthChecker)
 DEVICES = web.AppKey("devices", DeviceCookies)
 ADMIN = web.AppKey("admin", Administration)
+TOKENS = web.AppKey("tokens", TokenService)
 TRUSTED_ORIGINS = web.AppKey("trusted_origins", frozenset[str])
 
 REQUEST_ID = web.RequestKey("request_id", str)

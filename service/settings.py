@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     session_duration: Duration = 24 * 3600
     session_max_lifetime: Duration = 30 * 86400
+    # API tokens: Coder's --max-token-lifetime (876600h: 100 years and 25 leap days) and
+    # --default-token-lifetime (168h).
+    max_token_lifetime: Duration = 876600 * 3600
+    default_token_lifetime: Duration = 7 * 86400
     login_rate_limit: int = Field(60, ge=-1)
     api_rate_limit: int = Field(512, ge=-1)
     login_failure_limit: int = Field(10, ge=-1)

@@ -42,17 +42,18 @@ from service.errors import INVALID_JSON, ApiError, not_found
 from service.middleware import authenticated, read_body
 
 
-def _operator(request: web.Request) -> Operator:
+def operator(request: web.Request) -> Operator:
     actor = request[keys.ACTOR]
     return Operator(
         actor.user.id,
         actor.roles,
         {"ip": request[keys.CLIENT_IP], "request_id": request[keys.REQUEST_ID]},
+        actor.scope,
     )
 
 
 def _admin(request: web.Request) -> tuple[Administration, Operator]:
-    return request.app[keys.ADMIN], _operator(request)
+    return request.app[keys.ADMIN], operator(request)
 
 
 async def _user(request: web.Request) -> tuple[Administration, Operator, User]:

@@ -28,7 +28,7 @@ async def authcheck(request: web.Request) -> web.StreamResponse:
         )
         for key, c in body.checks.items()
     }
-    caller = Caller(actor.user.id, actor.roles)
+    caller = Caller(actor.user.id, actor.roles, actor.scope)
     answers = await request.app[keys.AUTHCHECK].answer(caller, checks)
     allowed = sum(answers.values())
     decisions = request.app[keys.METRICS].authz

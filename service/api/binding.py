@@ -39,6 +39,36 @@ M = TypeVar("M", bound=GoStruct)
 
 
 @dataclass(frozen=True)
+class GoDuration:
+    """Marks an `int` field as Go's `time.Duration`: a JSON integer of nanoseconds within
+    int64; anything else is Go's type error."""
+
+
+@dataclass(frozen=True)
+class AllowListTargets:
+    """Marks a `list[str]` field as `[]codersdk.APIAllowListTarget`: each entry is a
+    `"<type>:<id>"` string or a `{"type", "id"}` object, read as Coder's UnmarshalJSON does
+    (the object form becomes the string form; the parts are checked by the handler)."""
+
+
+_TARGET_SHAPE = "invalid allow_list entry: expected object with type/id or string"
+
+
+def _target(item: Any) -> str:
+    if item is None:
+        return ""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        kind, ident = item.get("type", ""), item.get("id", "")
+        if isinstance(kind, str) and isinstance(ident, str) and (kind or ident):
+            if not kind or not ident:
+                raise ApiError(400, INVALID_JSON, "allow_list entry must include both type and id")
+            return f"{kind}:{ident}"
+    raise ApiError(400, INVALID_JSON, _TARGET_SHAPE)
+
+
+@dataclass(frozen=True)
 class UUIDElements:
     """Marks a `list[str]` field as Go's `[]uuid.UUID`: each element must parse as a UUID,
     and a bad one is reported with google/uuid's error text, as Go's decoder does."""
@@ -98,6 +128,8 @@ _RULES: dict[str, typing.Callable[[Any], bool]] = {
 
 
 def _go_type(annotation: Any) -> str:
+    if annotation is int:
+        return "time.Duration"
     if annotation is str:
         return "string"
     if annotation is bool:
@@ -140,13 +172,17 @@ def _plan(model: type[GoStruct]) -> _Plan:
         ann = _strip_optional(info.annotation)
         if ann is str or ann is bool:
             plan[name] = ("scalar", ann, None)
+        elif ann is int and any(isinstance(m, GoDuration) for m in info.metadata):
+            plan[name] = ("duration", ann, None)
         elif isinstance(ann, type) and issubclass(ann, GoStruct):
             plan[name] = ("struct", ann, None)
         elif get_origin(ann) is dict:
             plan[name] = ("map", ann, get_args(ann)[1])
         elif get_origin(ann) is list and get_args(ann) == (str,):
             uuids = any(isinstance(m, UUIDElements) for m in info.metadata)
-            plan[name] = ("uuids" if uuids else "strings", ann, None)
+            targets = any(isinstance(m, AllowListTargets) for m in info.metadata)
+            kind = "targets" if targets else "uuids" if uuids else "strings"
+            plan[name] = (kind, ann, None)
         else:  # pragma: no cover - models only use the types above
             raise TypeError(f"unsupported request field type {ann!r}")
     return plan
@@ -161,10 +197,27 @@ def _conform(model: type[GoStruct], obj: dict[str, Any], path: list[str]) -> dic
         if field is None or value is None:
             continue
         kind, ann, elem = field
-        if kind == "scalar":
+        if kind == "duration":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _type_error(value, model.go_name, [*path, key], "time.Duration")
+            if isinstance(value, float) or not -(2**63) <= value < 2**63:
+                where = f"Go struct field {model.go_name}.{'.'.join([*path, key])}"
+                raise ApiError(
+                    400,
+                    INVALID_JSON,
+                    f"json: cannot unmarshal number {value!r} into {where} of type time.Duration",
+                )
+            out[key] = value
+        elif kind == "scalar":
             if not isinstance(value, ann):
                 raise _type_error(value, model.go_name, [*path, key], _go_type(ann))
             out[key] = value
+        elif kind == "targets":
+            if not isinstance(value, list):
+                raise _type_error(
+                    value, model.go_name, [*path, key], "[]codersdk.APIAllowListTarget"
+                )
+            out[key] = [_target(item) for item in value]
         elif kind in ("strings", "uuids"):
             out[key] = _strings(value, model.go_name, [*path, key], kind == "uuids")
         elif not isinstance(value, dict):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from service.api.binding import GoStruct, Tag, UUIDElements
+from service.api.binding import AllowListTargets, GoDuration, GoStruct, Tag, UUIDElements
 
 
 class LoginWithPasswordRequest(GoStruct):
@@ -140,3 +140,15 @@ class UpdateOrganizationRequest(GoStruct):
     display_name: Annotated[str, Tag("omitempty,organization_display_name")] = ""
     description: str | None = None
     icon: str | None = None
+
+
+class CreateTokenRequest(GoStruct):
+    """POST /users/{user}/keys/tokens (`scope` is the legacy single form of `scopes`;
+    `allow_list` entries are `<type>:<id>`)."""
+
+    go_name = "CreateTokenRequest"
+    lifetime: Annotated[int, GoDuration()] = 0
+    scope: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    token_name: str = ""
+    allow_list: Annotated[list[str], AllowListTargets()] = Field(default_factory=list)

@@ -14,10 +14,11 @@ from service import keys
 from service.api.binding import bind_body
 from service.api.models import ConvertLoginRequest
 from service.api.responses import SESSION_COOKIE, go_cookie, json_response, safe_redirect
+from service.auth.admin import unknown_user, user_obj
 from service.auth.convert import CONVERT_COOKIE, is_conversion
 from service.auth.signin import IdentityProvider
 from service.clock import rfc3339
-from service.errors import ApiError
+from service.errors import ApiError, forbidden
 from service.middleware import authenticated, login_client, read_body, session_token
 
 STATE_COOKIE = "oauth_state"
@@ -41,7 +42,13 @@ async def convert_login(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, '"user" must be provided.')
     target = actor.user if ref == "me" else await request.app[keys.DIRECTORY].by_param(ref)
     if target is None:
-        raise ApiError(400, '"user" must be an existing uuid or username.', f'queried user="{ref}"')
+        raise unknown_user(ref)
+    if actor.scope is not None:
+        # A token converts a login only if its scope covers the user's personal settings.
+        if not actor.scope.allows("read", user_obj(target.id)):
+            raise unknown_user(ref)
+        if not actor.scope.allows("update_personal", user_obj(target.id)):
+            raise forbidden()
     body = await bind_body(ConvertLoginRequest, await read_body(request))
     started = await request.app[keys.CONVERSION].start(
         target, body.to_type, body.password, login_client(request, target.email)

@@ -155,6 +155,44 @@ class AssignableRoles(RootModel[list[AssignableRole]]):
     pass
 
 
+class APIAllowListTarget(BaseModel):
+    type: str
+    id: str
+
+
+class APIKey(BaseModel):
+    """codersdk.APIKey (never the secret)."""
+
+    id: str = Field(pattern=r"^[0-9A-Za-z]{10}$")
+    user_id: str
+    last_used: str
+    expires_at: str
+    created_at: str
+    updated_at: str
+    login_type: str
+    scope: str
+    scopes: list[str]
+    token_name: str
+    lifetime_seconds: int
+    allow_list: list[APIAllowListTarget]
+
+
+class APIKeyWithOwner(APIKey):
+    username: str
+
+
+class APIKeysWithOwner(RootModel[list[APIKeyWithOwner]]):
+    pass
+
+
+class GenerateAPIKeyResponse(BaseModel):
+    key: str = Field(pattern=r"^[0-9A-Za-z]{10}-[0-9A-Za-z]{22}$")
+
+
+class TokenConfig(BaseModel):
+    max_token_lifetime: int
+
+
 class AuthorizationResponse(BaseModel):
     model_config = {"json_schema_extra": {"additionalProperties": {"type": "boolean"}}}
 
@@ -241,6 +279,46 @@ _OPERATIONS: list[
         "201",
         OAuthConversionResponse,
         "400 401 403 413 429 500 503",
+        True,
+    ),
+    # API tokens (api/tokens.py).
+    (
+        "/users/{user}/keys/tokens",
+        "post",
+        models.CreateTokenRequest,
+        "201",
+        GenerateAPIKeyResponse,
+        "400 401 403 409 413 429 503",
+        True,
+    ),
+    ("/users/{user}/keys/tokens", "get", None, "200", APIKeysWithOwner, "400 401 429 503", True),
+    (
+        "/users/{user}/keys/tokens/tokenconfig",
+        "get",
+        None,
+        "200",
+        TokenConfig,
+        "400 401 429 503",
+        True,
+    ),
+    (
+        "/users/{user}/keys/tokens/{keyname}",
+        "get",
+        None,
+        "200",
+        APIKey,
+        "400 401 404 429 503",
+        True,
+    ),
+    ("/users/{user}/keys/{keyid}", "get", None, "200", APIKey, "400 401 404 429 503", True),
+    ("/users/{user}/keys/{keyid}", "delete", None, "204", None, "400 401 404 429 503", True),
+    (
+        "/users/{user}/keys",
+        "post",
+        None,
+        "201",
+        GenerateAPIKeyResponse,
+        "400 401 403 429 503",
         True,
     ),
     # Administration (api/admin.py).

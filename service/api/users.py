@@ -12,6 +12,7 @@ from service.api.models import (
     ValidateUserPasswordRequest,
 )
 from service.api.responses import DEVICE_COOKIE_PATH, SESSION_COOKIE, go_cookie, json_response
+from service.auth.admin import unknown_user, user_obj
 from service.auth.policy import check_password
 from service.auth.users import OWNER, NewUser, UserExists
 from service.errors import ApiError, Validation
@@ -61,8 +62,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 @authenticated
 async def me(request: web.Request) -> web.StreamResponse:
-    """GET /users/me."""
-    return json_response(200, request[keys.ACTOR].user.to_api())
+    """GET /users/me (a token whose scope does not cover reading its user gets Coder's
+    unknown-user answer, as Coder's user lookup does)."""
+    actor = request[keys.ACTOR]
+    if actor.scope is not None and not actor.scope.allows("read", user_obj(actor.user.id)):
+        raise unknown_user("me")
+    return json_response(200, actor.user.to_api())
 
 
 async def first_user_status(request: web.Request) -> web.StreamResponse:

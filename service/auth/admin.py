@@ -41,6 +41,7 @@ from service.auth.users import (
 )
 from service.authz.authcheck import PolicyHolder
 from service.authz.policy import NIL_UUID, Obj, Role, RoleSet
+from service.authz.scopes import TokenScope
 from service.clock import Clock, rfc3339
 from service.errors import ApiError, Validation, forbidden, not_found
 
@@ -123,6 +124,8 @@ class Operator:
     user_id: str
     roles: RoleSet | None
     source: Mapping[str, str] = field(default_factory=dict)
+    # An API token's scope narrows everything the operator may do (None: no narrowing).
+    scope: TokenScope | None = None
 
     @property
     def is_system(self) -> bool:
@@ -176,12 +179,18 @@ def given(value: T) -> Body[T]:
     return body
 
 
-def _user_obj(user_id: str) -> Obj:
-    return Obj("user", owner=user_id)
+def user_obj(user_id: str) -> Obj:
+    """The `user` object a user is (owned by itself)."""
+    return Obj("user", owner=user_id, id=user_id)
+
+
+def unknown_user(ref: str) -> ApiError:
+    """Coder's answer to a `{user}` it cannot find (or may not read)."""
+    return ApiError(400, '"user" must be an existing uuid or username.', f'queried user="{ref}"')
 
 
 def member_obj(org_id: str, user_id: str) -> Obj:
-    return Obj("organization_member", owner=user_id, org=org_id)
+    return Obj("organization_member", owner=user_id, org=org_id, id=user_id)
 
 
 def role_identifier(name: str, org_id: str | None) -> str:
@@ -235,6 +244,8 @@ class Administration:
         """The policy's answer for the operator (the system may do everything)."""
         if op.roles is None:
             return True
+        if op.scope is not None and not op.scope.allows(action, obj):
+            return False
         return self._policies.current.subject(op.roles).allowed(op.user_id, action, obj)
 
     def _may_assign(self, op: Operator, role: str, org_id: str | None) -> bool:
@@ -281,10 +292,8 @@ class Administration:
         if ref == "":
             raise ApiError(400, '"user" must be provided.')
         user = await self._directory.by_param(op.user_id if ref == "me" else ref)
-        if user is None or not (as_system or self.can(op, "read", _user_obj(user.id))):
-            raise ApiError(
-                400, '"user" must be an existing uuid or username.', f'queried user="{ref}"'
-            )
+        if user is None or not (as_system or self.can(op, "read", user_obj(user.id))):
+            raise unknown_user(ref)
         return user
 
     async def list_users(
@@ -292,9 +301,7 @@ class Administration:
     ) -> tuple[list[User], int]:
         """GET /users: the users the operator may read that match, and how many match."""
         everyone = await self._users.all()
-        visible = [
-            u for u in everyone if self.can(op, "read", _user_obj(u.id)) and query.matches(u)
-        ]
+        visible = [u for u in everyone if self.can(op, "read", user_obj(u.id)) and query.matches(u)]
         anchor = next((u for u in everyone if u.id == page.after_id), None)
         return paginate(visible, page, anchor)
 
@@ -413,7 +420,7 @@ class Administration:
         """DELETE /users/{user}: the record, its memberships, indexes, sessions and codes."""
         if user.id == op.user_id:
             raise ApiError(403, "You cannot delete yourself!")
-        if not self.can(op, "delete", _user_obj(user.id)):
+        if not self.can(op, "delete", user_obj(user.id)):
             raise forbidden()
         # Deleting an owner takes what unassigning the role takes.
         if OWNER in user.roles and not self._may_assign(op, OWNER, None):
@@ -441,7 +448,7 @@ class Administration:
 
     async def update_profile(self, op: Operator, user: User, username: str, name: str) -> User:
         """PUT /users/{user}/profile: username (unique, case-insensitively) and name."""
-        if not self.can(op, "update_personal", _user_obj(user.id)):
+        if not self.can(op, "update_personal", user_obj(user.id)):
             raise forbidden()
         taken = ApiError(
             409,
@@ -489,7 +496,7 @@ class Administration:
                     f'You cannot suspend a user with the "{OWNER}" role. You must remove the '
                     "role first.",
                 )
-        if not self.can(op, "update", _user_obj(user.id)):
+        if not self.can(op, "update", user_obj(user.id)):
             raise forbidden()
         now = self._clock()
         await self._users.update(user.id, status=status, updated_at=now)
@@ -529,7 +536,7 @@ class Administration:
 
     async def change_password(self, op: Operator, user: User, body: Body[tuple[str, str]]) -> None:
         """PUT /users/{user}/password with (old, new): every session of the user ends."""
-        if not self.can(op, "update_personal", _user_obj(user.id)):
+        if not self.can(op, "update_personal", user_obj(user.id)):
             raise not_found()
         old, new = await body()
         if user.login_type != "password":
@@ -561,7 +568,7 @@ class Administration:
 
     def user_roles(self, op: Operator, user: User) -> dict[str, Any]:
         """GET /users/{user}/roles (codersdk.UserRoles)."""
-        if not self.can(op, "read_personal", _user_obj(user.id)):
+        if not self.can(op, "read_personal", user_obj(user.id)):
             raise not_found()
         return {
             "roles": list(user.roles),
@@ -599,7 +606,7 @@ class Administration:
     async def user_orgs(self, op: Operator, user: User) -> list[Organization]:
         """GET /users/{user}/organizations: those of the user's the operator may read."""
         orgs = [o for o in await self._orgs.all() if o.id in user.orgs]
-        return [o for o in orgs if self.can(op, "read", Obj("organization", org=o.id))]
+        return [o for o in orgs if self.can(op, "read", Obj("organization", org=o.id, id=o.id))]
 
     def assignable_roles(self, op: Operator, org_id: str | None) -> list[dict[str, Any]]:
         """GET /users/roles (site) or /organizations/{org}/members/roles: every role of the
@@ -638,7 +645,7 @@ class Administration:
                 org = await self._orgs.get(str(uuid.UUID(ref)))
             except ValueError:
                 org = await self._orgs.by_name(ref)
-        if org is None or not self.can(op, "read", Obj("organization", org=org.id)):
+        if org is None or not self.can(op, "read", Obj("organization", org=org.id, id=org.id)):
             raise not_found()
         return org
 
@@ -646,7 +653,9 @@ class Administration:
         """GET /organizations: those the operator may read."""
         await self._orgs.default_org(self._clock())
         return [
-            o for o in await self._orgs.all() if self.can(op, "read", Obj("organization", org=o.id))
+            o
+            for o in await self._orgs.all()
+            if self.can(op, "read", Obj("organization", org=o.id, id=o.id))
         ]
 
     async def create_org(
@@ -690,7 +699,7 @@ class Administration:
         """PATCH /organizations/{organization}: the fields given."""
         if name == DEFAULT_ORG_REF:
             raise ApiError(400, f'Organization name "{DEFAULT_ORG_REF}" is reserved.')
-        if not self.can(op, "update", Obj("organization", org=org.id)):
+        if not self.can(op, "update", Obj("organization", org=org.id, id=org.id)):
             raise not_found()
         fields: dict[str, Any] = {"updated_at": self._clock()}
         if name:
@@ -735,7 +744,7 @@ class Administration:
         """DELETE /organizations/{organization}: it and every membership in it."""
         if org.is_default:
             raise ApiError(400, "Default organization cannot be deleted.")
-        if not self.can(op, "delete", Obj("organization", org=org.id)):
+        if not self.can(op, "delete", Obj("organization", org=org.id, id=org.id)):
             raise not_found()
         members = [u.id for u in await self._users.all() if org.id in u.orgs]
         result = await self._orgs.delete(org, members)

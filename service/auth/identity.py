@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Final
 
 from service.auth.sessions import Session, SessionManager, signed_out
 from service.auth.users import User, UserStore
 from service.authz.policy import RoleSet
+from service.authz.scopes import ScopeCatalog, TokenScope
 from service.errors import ApiError
 
 CACHE_SIZE: Final = 10_000
@@ -31,6 +32,9 @@ class Actor:
     user: User
     session: Session
     roles: RoleSet = field(default_factory=lambda: RoleSet.of((), {}))
+    # What an API token's scopes and allow-list permit; None for sessions and full-access
+    # tokens (nothing narrower than the roles).
+    scope: TokenScope | None = None
 
 
 @dataclass
@@ -49,7 +53,13 @@ class Authenticator:
         clock: Callable[[], float],
         cache_ttl: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        scopes: ScopeCatalog | None = None,
+        on_first_use: Callable[[Session], Awaitable[None]] | None = None,
     ) -> None:
+        """`scopes` compiles API tokens' scopes (without it, tokens act with full access:
+        unit tests only); `on_first_use` hears of a token's first request (the audit)."""
+        self._scopes = scopes
+        self._on_first_use = on_first_use
         self._sessions = sessions
         self._users = users
         self._clock = clock
@@ -77,7 +87,9 @@ class Authenticator:
         return actor
 
     async def _verify(self, token: str) -> Actor:
-        session, refreshed = await self._sessions.verify(token)
+        session, refreshed, first_use = await self._sessions.verify_use(token)
+        if first_use and self._on_first_use is not None:
+            await self._on_first_use(session)
         user = await self._users.get(session.user_id)
         if user is None or session.created_at < user.sessions_valid_after:
             # The user is gone, or revoked every session since this one was made.
@@ -99,7 +111,14 @@ class Authenticator:
                 f'User is not active (status = "{user.status}"). '
                 "Contact an admin to reactivate your account.",
             )
-        return Actor(user=user, session=session, roles=RoleSet.of(user.roles, user.orgs))
+        scope = (
+            self._scopes.compile(session.scopes, session.allow_list)
+            if self._scopes is not None and session.is_token
+            else None
+        )
+        return Actor(
+            user=user, session=session, roles=RoleSet.of(user.roles, user.orgs), scope=scope
+        )
 
     def _remember(self, token: str, actor: Actor) -> None:
         self._evict(token)

@@ -16,6 +16,9 @@ ID_LENGTH = 10
 SECRET_LENGTH = 22
 REFRESH_INTERVAL = 3600.0  # sliding expiry and last-used are written at most once an hour
 _ALPHABET = string.ascii_letters + string.digits
+FULL_SCOPE = "coder:all"
+ALLOW_ALL = "*:*"
+TOKEN_LOGIN = "token"  # noqa: S105 - a login type, not a secret
 
 
 def _random(n: int) -> str:
@@ -40,7 +43,15 @@ class Session:
     lifetime: float
     login_type: str
     ip: str
-    scope: str = "coder:all"
+    # API tokens (login type `token`) carry a name, their scopes and allow-list; sessions
+    # carry the full-access defaults.
+    scopes: tuple[str, ...] = (FULL_SCOPE,)
+    allow_list: tuple[str, ...] = (ALLOW_ALL,)
+    token_name: str = ""
+
+    @property
+    def is_token(self) -> bool:
+        return self.login_type == TOKEN_LOGIN
 
 
 def signed_out(detail: str) -> ApiError:
@@ -77,11 +88,26 @@ class SessionStore(Protocol):
 
     async def get(self, key_id: str) -> Session | None: ...
 
-    async def extend(self, key_id: str, expires_at: float, last_used: float) -> None: ...
+    async def extend(self, key_id: str, expires_at: float, last_used: float) -> bool:
+        """Record a use; True when it was the first use of a never-used token."""
+        ...
 
-    async def delete(self, key_id: str, user_id: str) -> None: ...
+    async def delete(self, session: Session) -> bool:
+        """Delete one session or token; False when it was already gone."""
+        ...
 
     async def delete_all(self, user_id: str) -> None: ...
+
+    async def put_token(self, token: Session) -> bool:
+        """Store an API token under its name, unique per user; False when the name is taken
+        by a live token."""
+        ...
+
+    async def tokens_of(self, user_id: str) -> list[Session]:
+        """A user's live API tokens."""
+        ...
+
+    async def token_named(self, user_id: str, name: str) -> Session | None: ...
 
 
 class SessionManager:
@@ -95,9 +121,13 @@ class SessionManager:
         self._lifetime = lifetime
         self._max_lifetime = max_lifetime
 
-    async def issue(self, user_id: str, login_type: str, ip: str) -> str:
-        """Create a session; returns the token (the only time the secret exists)."""
+    async def issue(
+        self, user_id: str, login_type: str, ip: str, lifetime: float | None = None
+    ) -> str:
+        """Create a session (of the session lifetime unless given); returns the token (the
+        only time the secret exists)."""
         now = self._clock()
+        lifetime = self._lifetime if lifetime is None else lifetime
         key_id, secret = _random(ID_LENGTH), _random(SECRET_LENGTH)
         await self._store.put(
             Session(
@@ -105,20 +135,73 @@ class SessionManager:
                 user_id=user_id,
                 hashed_secret=hash_secret(secret),
                 created_at=now,
-                expires_at=now + min(self._lifetime, self._max_lifetime),
+                expires_at=now + min(lifetime, self._max_lifetime),
                 last_used=now,
-                lifetime=self._lifetime,
+                lifetime=lifetime,
                 login_type=login_type,
                 ip=ip,
             )
         )
         return f"{key_id}-{secret}"
 
+    async def issue_token(
+        self,
+        user_id: str,
+        name: str,
+        lifetime: float,
+        scopes: tuple[str, ...],
+        allow_list: tuple[str, ...],
+        ip: str = "",
+    ) -> tuple[str, Session] | None:
+        """Create an API token with a fixed lifetime; (the key, its record), or None when
+        the user already has a live token of that name. It has never been used
+        (`last_used` 0) until its first request."""
+        now = self._clock()
+        key_id, secret = _random(ID_LENGTH), _random(SECRET_LENGTH)
+        token = Session(
+            id=key_id,
+            user_id=user_id,
+            hashed_secret=hash_secret(secret),
+            created_at=now,
+            expires_at=now + lifetime,
+            last_used=0.0,
+            lifetime=lifetime,
+            login_type=TOKEN_LOGIN,
+            ip=ip,
+            scopes=scopes,
+            allow_list=allow_list,
+            token_name=name,
+        )
+        if not await self._store.put_token(token):
+            return None
+        return f"{key_id}-{secret}", token
+
+    async def find(self, key_id: str) -> Session | None:
+        """A stored session or token by its id (no secret needed: for its owner's views)."""
+        if len(key_id) != ID_LENGTH:
+            return None
+        return await self._store.get(key_id)
+
+    async def tokens_of(self, user_id: str) -> list[Session]:
+        """A user's live API tokens, oldest first."""
+        now = self._clock()
+        tokens = [t for t in await self._store.tokens_of(user_id) if t.expires_at > now]
+        return sorted(tokens, key=lambda t: (t.created_at, t.id))
+
+    async def token_named(self, user_id: str, name: str) -> Session | None:
+        return await self._store.token_named(user_id, name)
+
     async def verify(self, token: str) -> tuple[Session, bool]:
         """Check a token and slide its expiry; True when this call wrote a refresh.
 
         Raises ApiError 401 with Coder's details.
         """
+        session, refreshed, _ = await self.verify_use(token)
+        return session, refreshed
+
+    async def verify_use(self, token: str) -> tuple[Session, bool, bool]:
+        """`verify`, plus whether this was the first use of an API token (decided in Redis,
+        once across replicas)."""
         key_id, secret = parse_token(token)
         session = await self._store.get(key_id)
         if session is None:
@@ -134,26 +217,28 @@ class SessionManager:
     def refresh_due(session: Session, now: float) -> bool:
         """True when a use now must write (slide the expiry, or record the hourly last use)."""
         return (
-            session.expires_at - now <= session.lifetime - REFRESH_INTERVAL
-            or now - session.last_used >= REFRESH_INTERVAL
-        )
+            not session.is_token and session.expires_at - now <= session.lifetime - REFRESH_INTERVAL
+        ) or now - session.last_used >= REFRESH_INTERVAL
 
-    async def _refresh(self, session: Session, now: float) -> tuple[Session, bool]:
+    async def _refresh(self, session: Session, now: float) -> tuple[Session, bool, bool]:
         # Coder: when expires_at - now <= lifetime - 1h, move expiry to now + lifetime.
-        # We also never pass the absolute cap (created_at + SESSION_MAX_LIFETIME).
-        due = session.expires_at - now <= session.lifetime - REFRESH_INTERVAL
+        # We also never pass the absolute cap (created_at + SESSION_MAX_LIFETIME). API tokens
+        # keep the lifetime they were created with: only their last use is recorded.
+        due = (
+            not session.is_token and session.expires_at - now <= session.lifetime - REFRESH_INTERVAL
+        )
         if not self.refresh_due(session, now):
-            return session, False
+            return session, False, False
         expires_at = session.expires_at
         if due:
             cap = session.created_at + self._max_lifetime
             expires_at = max(session.expires_at, min(now + session.lifetime, cap))
-        await self._store.extend(session.id, expires_at, now)
-        return replace(session, expires_at=expires_at, last_used=now), True
+        first = await self._store.extend(session.id, expires_at, now)
+        return replace(session, expires_at=expires_at, last_used=now), True, first
 
-    async def revoke(self, session: Session) -> None:
-        """Delete one session."""
-        await self._store.delete(session.id, session.user_id)
+    async def revoke(self, session: Session) -> bool:
+        """Delete one session or token; False when it was already gone."""
+        return await self._store.delete(session)
 
     async def revoke_all(self, user_id: str) -> None:
         """Delete every session of a user."""

@@ -12,6 +12,7 @@ from typing import Final
 from service.auth.users import UserStore
 from service.authz.policy import Obj, Policy, RoleSet, load_policy
 from service.authz.resources import ResourceTable
+from service.authz.scopes import TokenScope
 from service.errors import ApiError, Validation
 
 MAX_RESOURCE_IDS: Final = 10
@@ -33,10 +34,12 @@ class Check:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asks: the user id and the roles it holds now."""
+    """Who asks: the user id, the roles it holds now, and an API token's scope (None:
+    a session or a full-access token)."""
 
     user_id: str
     roles: RoleSet
+    scope: TokenScope | None = None
 
 
 def uuid_error(value: str) -> str | None:
@@ -104,6 +107,14 @@ class AuthChecker:
             )
         policy = self._policies.current
         subject = policy.subject(caller.roles)
+        scope = caller.scope
+
+        def allowed(action: str, obj: Obj) -> bool:
+            # spec §7.4: allow = role_allow and scope_allow.
+            return subject.allowed(caller.user_id, action, obj) and (
+                scope is None or scope.allows(action, obj)
+            )
+
         answers: dict[str, bool] = {}
         for key, check in checks.items():
             if not check.resource_type:
@@ -129,11 +140,15 @@ class AuthChecker:
                     answers[key] = False  # an object this service does not know
                     continue
                 # The row is fetched with the caller's own permissions, as Coder does.
-                if not subject.allowed(caller.user_id, "read", resolved):
+                if not allowed("read", resolved):
                     answers[key] = False
                     continue
                 obj = resolved
-            answers[key] = subject.allowed(caller.user_id, check.action, obj)
+            answers[key] = (
+                subject.allowed(caller.user_id, check.action, obj)
+                if scope is None
+                else allowed(check.action, obj)
+            )
         return answers
 
     async def _resolve(self, resource_type: str, resource_id: str) -> Obj | None:
@@ -143,4 +158,4 @@ class AuthChecker:
         user_id = _canonical_uuid(resource_id)
         if await self._users.get(user_id) is None:
             return None
-        return Obj("user", owner=user_id)
+        return Obj("user", owner=user_id, id=user_id)

@@ -69,12 +69,14 @@ class Role:
 
 @dataclass(frozen=True)
 class Obj:
-    """The object of a question (spec §2.2): type, owner, organization, any_org."""
+    """The object of a question (spec §2.2): type, owner, organization, any_org, and the
+    object's id (only a token's allow-list looks at it)."""
 
     type: str
     owner: str = ""
     org: str = ""
     any_org: bool = False
+    id: str = ""
 
 
 @dataclass(frozen=True)

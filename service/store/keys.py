@@ -75,8 +75,14 @@ def session(key_id: str) -> str:
 
 
 def user_sessions(user_id: str) -> str:
-    """Set: a user's session ids; TTL = the longest session lifetime."""
+    """Set: a user's session and token ids; TTL = the longest session or token lifetime."""
     return f"{PREFIX}:user-sessions:{{{user_id}}}"
+
+
+def user_tokens(user_id: str) -> str:
+    """Hash: a user's API token names -> key ids (names are unique per user); same slot and
+    TTL as user_sessions."""
+    return f"{PREFIX}:user-tokens:{{{user_id}}}"
 
 
 def rate_tag(*parts: str) -> str:

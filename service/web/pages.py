@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from string import Template
 from typing import Final
@@ -63,7 +64,7 @@ class Pages:
         self._base = Template(_load("templates", "base.html"))
         self._bodies = {
             name: Template(_load("templates", f"{name}.html"))
-            for name in ("login", "home", "reset", "change")
+            for name in ("login", "home", "reset", "change", "tokens")
         }
         self._static = {
             name: _load("static", name).encode()
@@ -91,12 +92,41 @@ class Pages:
             return ""
         return '<div class="providers">' + "".join(links) + '</div><p class="or">or</p>'
 
+    def scope_checkboxes(self, names: Sequence[str]) -> str:
+        """One labelled checkbox per scope of the catalog (HTML, escaped here)."""
+        return "".join(
+            f'<label><input type="checkbox" name="scope" value="{html.escape(n, quote=True)}">'
+            f"<span>{html.escape(n)}</span></label>"
+            for n in names
+        )
+
+    @staticmethod
+    def lifetime_options(max_lifetime: float, default: float) -> str:
+        """The token lifetimes the page offers (seconds), those allowed by the maximum."""
+        days = sorted({1, 7, 30, 90, 365, round(default / 86400)} - {0})
+        choices = [d * 86400 for d in days if d * 86400 <= max_lifetime] or [int(max_lifetime)]
+        return "".join(
+            f'<option value="{c}"{" selected" if c == default else ""}>'
+            f"{c // 86400} day{'s' if c // 86400 != 1 else ''}</option>"
+            if c >= 86400
+            else f'<option value="{c}">{c} seconds</option>'
+            for c in choices
+        )
+
     def render(
-        self, page: str, title: str, status: int = 200, markup: str = "", **values: str
+        self,
+        page: str,
+        title: str,
+        status: int = 200,
+        markup: str = "",
+        markups: Mapping[str, str] | None = None,
+        **values: str,
     ) -> web.Response:
-        """A page with every value HTML-escaped (`markup`: HTML built by this class)."""
+        """A page with every value HTML-escaped (`markup`, `markups`: HTML built by this
+        class)."""
         escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
         escaped["markup"] = markup
+        escaped.update(markups or {})
         content = self._bodies[page].safe_substitute(escaped)
         body = self._base.substitute(
             title=html.escape(title), product=html.escape(self._product), page=page, content=content
@@ -140,6 +170,27 @@ async def home_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/login") from None
     return request.app[keys.PAGES].render(
         "home", "You are signed in", username=actor.user.username, email=actor.user.email
+    )
+
+
+async def tokens_page(request: web.Request) -> web.StreamResponse:
+    """GET /settings/tokens: the signed-in user's API tokens; else to /login and back."""
+    try:
+        actor = await current_actor(request)
+    except ApiError:
+        raise web.HTTPFound("/login?redirect=/settings/tokens") from None
+    pages = request.app[keys.PAGES]
+    settings = request.app[keys.SETTINGS]
+    return pages.render(
+        "tokens",
+        "API tokens",
+        markup=pages.scope_checkboxes(request.app[keys.SCOPES].external),
+        markups={
+            "lifetimes": Pages.lifetime_options(
+                settings.max_token_lifetime, settings.default_token_lifetime
+            )
+        },
+        username=actor.user.username,
     )
 
 

@@ -27,8 +27,8 @@ from tests.conftest import ROOT
 from tests.support import ServeProcess, start_redis
 
 EXAMPLES = int(os.environ.get("AUTHSVC_FUZZ_EXAMPLES", "15"))
-# Coder's published schema for the seven endpoints and the administration API
-# (see tests/data/README.md).
+# Coder's published schema for the seven endpoints, the administration API and the API-token
+# endpoints (see tests/data/README.md).
 CODER_SCHEMA = ROOT / "tests" / "data" / "coder-swagger-auth.json"
 # Where Coder's published schema does not describe what Coder's own server answers, the
 # server is the contract: these operations are declared with the wrong response type
@@ -48,6 +48,13 @@ def _coder_schema() -> dict[str, Any]:
     # codersdk.User's `status` enum tag lists active and suspended, but users are created
     # dormant (UserStatusDormant; Coder's TestPostUsers/Create asserts it).
     raw["definitions"]["codersdk.User"]["properties"]["status"]["enum"].append("dormant")
+    # codersdk.APIKey's deprecated `scope` is "all" or "application_connect" only when the key
+    # carries coder:all or coder:application_connect; Coder's convertAPIKey leaves the zero
+    # value "" for any narrower token (not in the enum tag).
+    raw["definitions"]["codersdk.APIKey"]["properties"]["scope"] = {
+        "type": "string",
+        "enum": ["all", "application_connect", ""],
+    }
     return raw
 
 

@@ -13,6 +13,20 @@ function fail(message) {
   if (message) box.focus();
 }
 
+async function callJson(method, path, body) {
+  const resp = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = {};
+  if (resp.status !== 204) {
+    try { data = await resp.json(); } catch (e) { data = {}; }
+  }
+  return { status: resp.status, data };
+}
+
 async function postJson(path, body) {
   const resp = await fetch(path, {
     method: "POST",
@@ -141,6 +155,90 @@ const pages = {
       });
     });
   },
+};
+
+// The tokens page: every value from the API goes in with textContent, never as HTML.
+const TOKENS_API = "/api/v2/users/me/keys/tokens";
+
+function when(text) {
+  if (!text || text.startsWith("0001-")) return "Never";
+  const date = new Date(text);
+  return isNaN(date) ? text : date.toLocaleString();
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  row.appendChild(td);
+  return td;
+}
+
+async function loadTokens() {
+  const { status, data } = await callJson("GET", TOKENS_API);
+  if (status !== 200) { fail(messageOf(data)); return; }
+  const table = document.getElementById("tokens");
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
+  for (const token of data) {
+    const row = document.createElement("tr");
+    cell(row, token.token_name);
+    cell(row, (token.scopes || []).join(", "));
+    cell(row, when(token.created_at));
+    cell(row, when(token.last_used));
+    cell(row, when(token.expires_at));
+    const actions = cell(row, "");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "secondary danger";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", "Delete token " + token.token_name);
+    remove.addEventListener("click", async () => {
+      if (!window.confirm("Delete the token " + token.token_name + "? Anything using it stops working.")) return;
+      remove.disabled = true;
+      fail("");
+      const result = await callJson("DELETE", "/api/v2/users/me/keys/" + encodeURIComponent(token.id));
+      if (result.status === 204) await loadTokens();
+      else { remove.disabled = false; fail(messageOf(result.data)); }
+    });
+    actions.appendChild(remove);
+    body.appendChild(row);
+  }
+  table.hidden = data.length === 0;
+  document.getElementById("empty").hidden = data.length !== 0;
+}
+
+pages.tokens = function tokens() {
+  const form = document.getElementById("token-form");
+  const created = document.getElementById("created");
+  const keyField = document.getElementById("new-key");
+  const copied = document.getElementById("copied");
+  document.getElementById("copy-key").addEventListener("click", async () => {
+    keyField.select();
+    try { await navigator.clipboard.writeText(keyField.value); } catch (e) { document.execCommand("copy"); }
+    copied.hidden = false;
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form, async () => {
+      fail("");
+      created.hidden = true;
+      copied.hidden = true;
+      const scopes = Array.from(form.querySelectorAll("input[name=scope]:checked")).map((box) => box.value);
+      const body = { token_name: form.name.value.trim(), lifetime: Number(form.lifetime.value) * 1e9 };
+      if (scopes.length) body.scopes = scopes;
+      const { status, data } = await callJson("POST", TOKENS_API, body);
+      if (status === 201) {
+        keyField.value = data.key;
+        created.hidden = false;
+        created.focus();
+        form.reset();
+        await loadTokens();
+      } else {
+        fail(messageOf(data));
+      }
+    });
+  });
+  loadTokens().catch(() => fail("The service could not be reached. Please try again."));
 };
 
 document.addEventListener("DOMContentLoaded", () => {
