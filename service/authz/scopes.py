@@ -54,10 +54,27 @@ class TokenScope:
 
     perms: PermSet
     allow_list: tuple[tuple[str, str], ...]
+    # Decisions memoized per (action, type, id): the id only when an entry names one.
+    _memo: dict[tuple[str, str, str], bool] = field(
+        default_factory=dict, repr=False, compare=False, hash=False
+    )
+    _by_id: bool = field(init=False, repr=False, compare=False, hash=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", any(ident != WILDCARD for _, ident in self.allow_list))
 
     def allows(self, action: str, obj: Obj) -> bool:
         """scope_allow: a permission matches, and an allow-list entry names the object (an
         object without an id only passes entries whose id is `*`)."""
+        key = (action, obj.type, obj.id if self._by_id else "")
+        decision = self._memo.get(key)
+        if decision is None:
+            if len(self._memo) >= 4096:
+                self._memo.clear()
+            decision = self._memo[key] = self._decide(action, obj)
+        return decision
+
+    def _decide(self, action: str, obj: Obj) -> bool:
         if self.perms.value(obj.type, action) != 1:
             return False
         return any(

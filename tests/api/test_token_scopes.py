@@ -233,3 +233,32 @@ async def test_session_unaffected(client: Client) -> None:
     session_answer = await d.owner.call("GET", USERS)
     assert session_answer[0] == 200 and session_answer[1]["count"] == 1
     assert isinstance(d.owner, Session)
+
+
+LOW_LEVEL = [("workspace", "start"), ("workspace", "ssh"), ("template", "use"), ("api_key", "read")]
+
+
+async def test_expand_scope_low_level_pairs(client: Client) -> None:
+    """TestExpandScope/low_level_pairs: a `resource:action` scope grants exactly that one
+    permission, and with the default allow-list any object of the type."""
+    d = await first_user(client)
+    for resource, action in LOW_LEVEL:
+        token = await as_token(
+            d.owner, {"scopes": [f"{resource}:{action}"], "token_name": f"{resource}-{action}"}
+        )
+        status, answers = await token.call("POST", "/api/v2/authcheck", _batch(LOW_LEVEL))
+        assert status == 200
+        assert answers == {f"{r}.{a}": (r, a) == (resource, action) for r, a in LOW_LEVEL}
+
+
+async def test_expand_scope_invalid_low_level(client: Client) -> None:
+    """TestExpandScope/invalid_low_level: malformed and unknown names cannot be requested."""
+    d = await first_user(client)
+    for name in ("", "workspace:", ":read", "unknown:read", "workspace:bogus", "a:b:c"):
+        status, body = await d.owner.call(
+            "POST", f"{USERS}/me/keys/tokens", {"scopes": [name], "token_name": "x"}
+        )
+        assert (status, body["detail"]) == (
+            400,
+            f'invalid or unsupported API key scope: "{name}"',
+        ), name
