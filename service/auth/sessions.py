@@ -178,7 +178,7 @@ class SessionManager:
 
     async def find(self, key_id: str) -> Session | None:
         """A stored session or token by its id (no secret needed: for its owner's views)."""
-        if len(key_id) != ID_LENGTH:
+        if len(key_id) != ID_LENGTH or not (key_id.isascii() and key_id.isalnum()):
             return None
         return await self._store.get(key_id)
 
