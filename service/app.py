@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from service import keys
-from service.api import admin, authz, meta, oauth, openapi, otp, tokens, users
+from service.api import admin, authz, meta, oauth, objects, openapi, otp, tokens, users
 from service.auth.admin import Administration, AdminPolicy
 from service.auth.convert import LoginConversion
 from service.auth.devices import DeviceCookies
@@ -26,11 +26,12 @@ from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
 from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPolicy, derive_key
 from service.auth.passwords import PasswordHasher, Passwords
+from service.auth.registry import Registry
 from service.auth.sessions import SessionManager
 from service.auth.signin import IdentityProvider, SignIn
 from service.auth.tokens import TokenService, TokenSettings
 from service.auth.users import UserDirectory
-from service.authz.authcheck import AuthChecker, PolicyHolder
+from service.authz.authcheck import AuthChecker, PolicyHolder, ResourceResolver
 from service.authz.config import ConfigError
 from service.authz.resources import load_resources
 from service.authz.scopes import load_scopes
@@ -52,6 +53,7 @@ from service.middleware import (
 from service.settings import Settings, SettingsError
 from service.store.audit import RedisAuditLog
 from service.store.changes import RedisChangeFeed
+from service.store.objects import RedisObjectStore
 from service.store.onetime import RedisOneTimeStore
 from service.store.orgs import RedisOrgStore
 from service.store.otp import RedisOtpStore
@@ -105,6 +107,11 @@ def _routes(app: web.Application) -> None:
     r.add_put("/api/v2/users/{user}/roles", admin.set_user_roles)
     r.add_get("/api/v2/users/{user}/organizations", admin.user_organizations)
     r.add_get("/api/v2/users/{user}/organizations/{organizationname}", admin.user_organization)
+    r.add_post("/api/v2/authz/objects", objects.put_objects)
+    one_object = "/api/v2/authz/objects/{resource_type}/{resource_id}"
+    r.add_put(one_object, objects.put_object)
+    r.add_get(one_object, objects.get_object)
+    r.add_delete(one_object, objects.delete_object)
     user_keys = "/api/v2/users/{user}/keys"
     r.add_post(user_keys, tokens.create_session_key)
     r.add_get(user_keys + "/tokens", tokens.list_tokens)
@@ -120,6 +127,11 @@ def _routes(app: web.Application) -> None:
     r.add_patch(orgs + "/{organization}", admin.update_organization)
     r.add_delete(orgs + "/{organization}", admin.delete_organization)
     r.add_get(orgs + "/{organization}/members", admin.list_members)
+    r.add_post(orgs + "/{organization}/groups", objects.create_group)
+    r.add_get(orgs + "/{organization}/groups", objects.list_groups)
+    r.add_get("/api/v2/groups/{group}", objects.get_group)
+    r.add_patch("/api/v2/groups/{group}", objects.patch_group)
+    r.add_delete("/api/v2/groups/{group}", objects.delete_group)
     r.add_get(orgs + "/{organization}/paginated-members", admin.paginated_members)
     r.add_get(orgs + "/{organization}/members/roles", admin.organization_roles)
     r.add_get(orgs + "/{organization}/members/{user}", admin.get_member)
@@ -165,7 +177,11 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         otp_store = RedisOtpStore(redis, clock)
         app[keys.SESSIONS] = sessions
         app[keys.LIMITER] = limiter
-        app[keys.AUTHCHECK] = AuthChecker(policies, user_store)
+        object_store = RedisObjectStore(redis, changes)
+        resolver = ResourceResolver(object_store, settings.session_cache_ttl)
+        changes.subscribe(resolver.forget)
+        app[keys.RESOLVER] = resolver
+        app[keys.AUTHCHECK] = AuthChecker(policies, resolver)
         app[keys.ADMIN] = Administration(
             user_store,
             RedisOrgStore(redis, changes),
@@ -183,6 +199,10 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
                 old_password_window=settings.login_failure_window,
             ),
             clock,
+        )
+        app[keys.ADMIN].cascade_to(object_store)
+        app[keys.REGISTRY] = Registry(
+            app[keys.ADMIN], object_store, user_store, app[keys.RESOURCES], clock
         )
         app[keys.TOKENS] = TokenService(
             app[keys.ADMIN],

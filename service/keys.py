@@ -12,11 +12,12 @@ from service.auth.login import LoginService
 from service.auth.otp import PasswordReset
 from service.auth.passwords import Passwords
 from service.auth.ratelimit import RateLimiter
+from service.auth.registry import Registry
 from service.auth.sessions import SessionManager
 from service.auth.signin import IdentityProvider, SignIn
 from service.auth.tokens import TokenService
 from service.auth.users import UserDirectory, UserStore
-from service.authz.authcheck import AuthChecker, PolicyHolder
+from service.authz.authcheck import AuthChecker, PolicyHolder, ResourceResolver
 from service.authz.resources import ResourceTable
 from service.authz.scopes import ScopeCatalog
 from service.clock import Clock
@@ -56,6 +57,8 @@ AUTHCHECK = web.AppKey("authcheck", AuthChecker)
 DEVICES = web.AppKey("devices", DeviceCookies)
 ADMIN = web.AppKey("admin", Administration)
 TOKENS = web.AppKey("tokens", TokenService)
+REGISTRY = web.AppKey("registry", Registry)
+RESOLVER = web.AppKey("resolver", ResourceResolver)
 TRUSTED_ORIGINS = web.AppKey("trusted_origins", frozenset[str])
 
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -39,9 +39,11 @@ M = TypeVar("M", bound=GoStruct)
 
 
 @dataclass(frozen=True)
-class GoDuration:
-    """Marks an `int` field as Go's `time.Duration`: a JSON integer of nanoseconds within
-    int64; anything else is Go's type error."""
+class GoInt:
+    """Marks an `int` field as a Go integer type (`time.Duration` is nanoseconds): a JSON
+    integer within int64; anything else is Go's type error naming `go_type`."""
+
+    go_type: str = "int"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def _is_real_name(value: str) -> bool:
 
 
 _RULES: dict[str, typing.Callable[[Any], bool]] = {
+    "group_name": lambda v: isinstance(v, str) and is_username(v),
     "required": lambda v: v not in ("", None, False, 0),
     "email": lambda v: isinstance(v, str) and is_email(v),
     "username": lambda v: isinstance(v, str) and is_username(v),
@@ -172,8 +175,12 @@ def _plan(model: type[GoStruct]) -> _Plan:
         ann = _strip_optional(info.annotation)
         if ann is str or ann is bool:
             plan[name] = ("scalar", ann, None)
-        elif ann is int and any(isinstance(m, GoDuration) for m in info.metadata):
-            plan[name] = ("duration", ann, None)
+        elif ann is int and (
+            go_int := next((m for m in info.metadata if isinstance(m, GoInt)), None)
+        ):
+            plan[name] = ("integer", ann, go_int.go_type)
+        elif ann is Any:
+            plan[name] = ("raw", ann, None)
         elif isinstance(ann, type) and issubclass(ann, GoStruct):
             plan[name] = ("struct", ann, None)
         elif get_origin(ann) is dict:
@@ -197,16 +204,18 @@ def _conform(model: type[GoStruct], obj: dict[str, Any], path: list[str]) -> dic
         if field is None or value is None:
             continue
         kind, ann, elem = field
-        if kind == "duration":
+        if kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise _type_error(value, model.go_name, [*path, key], "time.Duration")
+                raise _type_error(value, model.go_name, [*path, key], elem)
             if isinstance(value, float) or not -(2**63) <= value < 2**63:
                 where = f"Go struct field {model.go_name}.{'.'.join([*path, key])}"
                 raise ApiError(
                     400,
                     INVALID_JSON,
-                    f"json: cannot unmarshal number {value!r} into {where} of type time.Duration",
+                    f"json: cannot unmarshal number {value!r} into {where} of type {elem}",
                 )
+            out[key] = value
+        elif kind == "raw":
             out[key] = value
         elif kind == "scalar":
             if not isinstance(value, ann):

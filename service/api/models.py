@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from service.api.binding import AllowListTargets, GoDuration, GoStruct, Tag, UUIDElements
+from service.api.binding import AllowListTargets, GoInt, GoStruct, Tag, UUIDElements
 
 
 class LoginWithPasswordRequest(GoStruct):
@@ -147,8 +147,46 @@ class CreateTokenRequest(GoStruct):
     `allow_list` entries are `<type>:<id>`)."""
 
     go_name = "CreateTokenRequest"
-    lifetime: Annotated[int, GoDuration()] = 0
+    lifetime: Annotated[int, GoInt("time.Duration")] = 0
     scope: str = ""
     scopes: list[str] = Field(default_factory=list)
     token_name: str = ""
     allow_list: Annotated[list[str], AllowListTargets()] = Field(default_factory=list)
+
+
+class RegisterObjectRequest(GoStruct):
+    """PUT /authz/objects/{resource_type}/{resource_id} (the ACL is checked by the registry)."""
+
+    go_name = "RegisterObjectRequest"
+    owner_id: str = ""
+    organization_id: str = ""
+    acl: Any = None
+
+
+class RegisterObjectsRequest(GoStruct):
+    """POST /authz/objects: `{"objects": [{resource_type, resource_id, owner_id, ...}]}`."""
+
+    go_name = "RegisterObjectsRequest"
+    objects: Any = None
+
+
+class CreateGroupRequest(GoStruct):
+    """POST /organizations/{organization}/groups."""
+
+    go_name = "CreateGroupRequest"
+    name: Annotated[str, Tag("required,group_name")] = ""
+    display_name: str = ""
+    avatar_url: str = ""
+    quota_allowance: Annotated[int, GoInt("int")] = 0
+
+
+class PatchGroupRequest(GoStruct):
+    """PATCH /groups/{group}."""
+
+    go_name = "PatchGroupRequest"
+    add_users: list[str] = Field(default_factory=list)
+    remove_users: list[str] = Field(default_factory=list)
+    name: Annotated[str, Tag("omitempty,group_name")] = ""
+    display_name: str | None = None
+    avatar_url: str | None = None
+    quota_allowance: Annotated[int | None, GoInt("int")] = None

@@ -51,6 +51,14 @@ LAST_OWNER: Final = "The deployment must keep at least one owner."
 DEFAULT_ORG_REF: Final = "default"
 
 
+class Cascade(Protocol):
+    """What else holds a user or an organization (groups, registered objects)."""
+
+    async def forget_user(self, user_id: str) -> None: ...
+
+    async def forget_org(self, org_id: str) -> None: ...
+
+
 class AuditTrail(Protocol):
     """Where administrative changes are recorded."""
 
@@ -233,12 +241,21 @@ class Administration:
         self._limiter = limiter
         self._policy = policy
         self._clock = clock
+        self._cascades: list[Cascade] = []
 
     # -- authorization -------------------------------------------------------------------
 
     def policy_roles(self) -> Mapping[str, Role]:
         """The running policy's roles (for rendering role names)."""
         return self._policies.current.roles
+
+    def cascade_to(self, cascade: Cascade) -> None:
+        """Have deletions of users and organizations reach `cascade` too."""
+        self._cascades.append(cascade)
+
+    async def record(self, op: Operator, event: str, **fields: str) -> None:
+        """Write an audit record for `op` (for the services built on this one)."""
+        await self._record(op, event, **fields)
 
     def can(self, op: Operator, action: str, obj: Obj) -> bool:
         """The policy's answer for the operator (the system may do everything)."""
@@ -442,6 +459,8 @@ class Administration:
         if self._sessions is not None:
             await self._sessions.revoke_all(user.id)
         await self._codes.forget(user.id)
+        for cascade in self._cascades:
+            await cascade.forget_user(user.id)
         await self._record(
             op, "user_deleted", user_id=user.id, changes=_changes({"username": user.username}, {})
         )
@@ -632,6 +651,12 @@ class Administration:
 
     # -- organizations -------------------------------------------------------------------
 
+    async def org_by_id(self, org_id: str) -> Organization | None:
+        """An organization by id, as the system sees it (the default one is created on first
+        use)."""
+        await self._orgs.default_org(self._clock())
+        return await self._orgs.get(org_id)
+
     async def resolve_org(self, op: Operator, ref: str) -> Organization:
         """Coder's `{organization}` parameter: `default`, a UUID or a name; an organization
         the operator may not read is not found."""
@@ -752,6 +777,8 @@ class Administration:
             raise ApiError(400, "Default organization cannot be deleted.")
         if result == 0:
             raise not_found()
+        for cascade in self._cascades:
+            await cascade.forget_org(org.id)
         await self._record(
             op, "organization_deleted", organization_id=org.id, changes=_changes(_org(org), {})
         )

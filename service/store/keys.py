@@ -147,3 +147,43 @@ def changes_channel() -> str:
 def one_time(kind: str, state: str) -> str:
     """Hash: a one-time record (OAuth flow, conversion state); TTL = its lifetime."""
     return f"{PREFIX}:{kind}:{{{state}}}"
+
+
+def registered_object(resource_type: str, resource_id: str) -> str:
+    """Hash: a registered object (owner, organization, ACL) (durable)."""
+    return f"{_USERS}:object:{resource_type}:{resource_id}"
+
+
+def org_objects(org_id: str) -> str:
+    """Set: `type:id` of the objects registered in an organization (durable)."""
+    return f"{_USERS}:org-objects:{org_id}"
+
+
+def acl_user_objects(user_id: str) -> str:
+    """Set: `type:id` of the objects whose ACL names a user (durable; for its deletion)."""
+    return f"{_USERS}:acl-user:{user_id}"
+
+
+def group(group_id: str) -> str:
+    """Hash: a group of an organization (durable)."""
+    return f"{_USERS}:group:{group_id}"
+
+
+def group_members(group_id: str) -> str:
+    """Set: a group's member ids (durable)."""
+    return f"{_USERS}:group-members:{group_id}"
+
+
+def user_groups(user_id: str) -> str:
+    """Set: the ids of the groups a user belongs to (durable)."""
+    return f"{_USERS}:user-groups:{user_id}"
+
+
+def org_groups(org_id: str) -> str:
+    """Set: an organization's group ids (durable)."""
+    return f"{_USERS}:org-groups:{org_id}"
+
+
+def group_by_name(org_id: str, name: str) -> str:
+    """String: a group name in an organization -> group id (durable; names are unique there)."""
+    return f"{_USERS}:group-name:{org_id}:{name}"
