@@ -247,8 +247,12 @@ def start_cluster(masters: int = 3) -> RedisGroup:
             )
         addresses = [f"127.0.0.1:{s.port}" for s in servers]
         _cli("--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes")
+        # Every node must say ok: the others learn the slot map by gossip a moment after the
+        # first, and a command routed to one that has not yet answers CLUSTERDOWN.
         deadline = time.monotonic() + 20
-        while "cluster_state:ok" not in _cli("-p", str(servers[0].port), "cluster", "info"):
+        while not all(
+            "cluster_state:ok" in _cli("-p", str(s.port), "cluster", "info") for s in servers
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("the cluster did not become ready")
             time.sleep(0.1)
