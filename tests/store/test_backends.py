@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import pytest
 import redis.exceptions
 
 from service.auth.sessions import Session, hash_secret
 from service.auth.users import NewUser, UserDirectory
+from service.authz.objects import Group, ObjectRecord
+from service.store.objects import RedisObjectStore
 from service.store.onetime import RedisOneTimeStore
 from service.store.otp import RedisOtpStore
 from service.store.outbox import RedisOutbox
@@ -111,6 +115,59 @@ async def test_store_suite(client: Redis) -> None:
     assert again.job.attempts == 1
     await outbox.complete(again)
     assert await outbox.is_done(again.job)
+
+
+async def test_tokens_objects_and_groups_suite(client: Redis) -> None:
+    """API tokens (name index, listing, deletion), registered objects, groups and the one
+    round-trip fetch work on every backend (the Cluster keeps each user's keys, and the
+    directory's, in one slot)."""
+    now = int(time.time() * 1000) / 1000
+    tag = str(time.monotonic_ns())
+    users = RedisUserStore(client)
+    user = await UserDirectory(users, time.time).create(
+        NewUser(f"t{tag}@corp.example", f"t{tag}", "hash")
+    )
+    assert user is not None
+    sessions = RedisSessionStore(client, 86400)
+    token = Session(
+        f"t{tag[-9:]}", user.id, hash_secret("s"), now, now + 600, 0.0, 600, "token", "",
+        scopes=("workspace:read",), allow_list=("workspace:*",), token_name="ci|deploy",
+    )  # fmt: skip
+    assert await sessions.put_token(token)
+    assert not await sessions.put_token(Session(**{**token.__dict__, "id": f"u{tag[-9:]}"}))
+    assert await sessions.get(token.id) == token
+    assert await sessions.tokens_of(user.id) == [token]
+    assert await sessions.token_named(user.id, "ci|deploy") == token
+    assert await sessions.extend(token.id, token.expires_at, now + 1)  # the first use
+    assert not await sessions.extend(token.id, token.expires_at, now + 2)
+    assert await sessions.delete(token)
+    assert await sessions.tokens_of(user.id) == []
+
+    objects = RedisObjectStore(client)
+    org = await users.default_org()
+    group = Group(str(uuid.uuid4()), f"g{tag}", "", org, "", 0, "user")
+    assert await objects.create_group(group)
+    assert not await objects.create_group(replace(group, id=str(uuid.uuid4())))
+    assert await objects.update_group(group, group.name, [user.id], []) == 1
+    template = str(uuid.uuid4())
+    record = ObjectRecord(
+        "template", template, "", org, {"users": {}, "groups": {group.id: "use"}}, now, now
+    )
+    await objects.put_object(record)
+    assert await objects.get_object("template", template) == record
+    found, groups = await objects.fetch(
+        [("template", template), ("user", user.id), ("group", group.id), ("group", org)],
+        user.id,
+    )
+    assert groups == {group.id}
+    resource = found[("template", template)]
+    assert resource is not None and resource.acl_groups == {group.id: frozenset({"read", "use"})}
+    assert found[("user", user.id)] is not None and found[("group", org)] is not None
+    await objects.forget_user(user.id)
+    assert await objects.groups_of(user.id) == frozenset()
+    await objects.forget_org(org)
+    assert await objects.get_object("template", template) is None
+    assert await objects.get_group(group.id) is None
 
 
 async def test_sentinel_failover_during_a_run(sentinel: RedisGroup) -> None:
