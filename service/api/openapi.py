@@ -193,6 +193,54 @@ class TokenConfig(BaseModel):
     max_token_lifetime: int
 
 
+class RegisteredObject(BaseModel):
+    """A registered object (this service's registry; not a Coder type)."""
+
+    resource_type: str
+    resource_id: str
+    owner_id: str
+    organization_id: str
+    acl: dict[str, dict[str, list[str] | str]]
+
+
+class RegisteredObjects(BaseModel):
+    objects: list[RegisteredObject]
+
+
+class ReducedUser(BaseModel):
+    id: str
+    username: str
+    avatar_url: str
+    name: str
+    email: str
+    created_at: str
+    updated_at: str
+    last_seen_at: str
+    status: str
+    login_type: str
+    theme_preference: str
+
+
+class Group(BaseModel):
+    """codersdk.Group."""
+
+    id: str
+    name: str
+    display_name: str
+    organization_id: str
+    members: list[ReducedUser]
+    total_member_count: int
+    avatar_url: str
+    quota_allowance: int
+    source: str
+    organization_name: str
+    organization_display_name: str
+
+
+class Groups(RootModel[list[Group]]):
+    pass
+
+
 class AuthorizationResponse(BaseModel):
     model_config = {"json_schema_extra": {"additionalProperties": {"type": "boolean"}}}
 
@@ -281,6 +329,64 @@ _OPERATIONS: list[
         "400 401 403 413 429 500 503",
         True,
     ),
+    # Object registry and groups (api/objects.py).
+    (
+        "/authz/objects/{resource_type}/{resource_id}",
+        "put",
+        models.RegisterObjectRequest,
+        "200",
+        RegisteredObject,
+        "201 400 401 403 413 429 503",
+        True,
+    ),
+    (
+        "/authz/objects/{resource_type}/{resource_id}",
+        "get",
+        None,
+        "200",
+        RegisteredObject,
+        "400 401 404 429 503",
+        True,
+    ),
+    (
+        "/authz/objects/{resource_type}/{resource_id}",
+        "delete",
+        None,
+        "204",
+        None,
+        "400 401 403 404 429 503",
+        True,
+    ),
+    (
+        "/authz/objects",
+        "post",
+        models.RegisterObjectsRequest,
+        "200",
+        RegisteredObjects,
+        "400 401 403 413 429 503",
+        True,
+    ),
+    (
+        "/organizations/{organization}/groups",
+        "post",
+        models.CreateGroupRequest,
+        "201",
+        Group,
+        "400 401 403 404 409 413 429 503",
+        True,
+    ),
+    ("/organizations/{organization}/groups", "get", None, "200", Groups, "401 404 429 503", True),
+    ("/groups/{group}", "get", None, "200", Group, "400 401 404 429 503", True),
+    (
+        "/groups/{group}",
+        "patch",
+        models.PatchGroupRequest,
+        "200",
+        Group,
+        "400 401 403 404 409 413 429 503",
+        True,
+    ),
+    ("/groups/{group}", "delete", None, "200", ErrorResponse, "400 401 404 429 503", True),
     # API tokens (api/tokens.py).
     (
         "/users/{user}/keys/tokens",
@@ -507,6 +613,9 @@ def document() -> dict[str, Any]:
         if method != "get":  # every unsafe request passes the cross-origin guard and body timer
             codes |= {"403", "408"}
         for code in sorted(codes):
+            if code not in _ERRORS:  # a second success status (PUT: 200 replaced, 201 created)
+                operation["responses"][code] = ok
+                continue
             operation["responses"][code] = {
                 "description": _ERRORS[code],
                 "content": {"application/json": {"schema": error_ref}},
