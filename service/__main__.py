@@ -26,6 +26,7 @@ from service.auth.admin import (
 )
 from service.auth.passwords import PasswordHasher, is_supported_hash
 from service.auth.policy import check_password
+from service.auth.registry import ObjectSpec, Registry
 from service.auth.users import LOGIN_TYPES, STATUSES, UserDirectory
 from service.authz.config import ConfigError
 from service.authz.policy import Obj, Policy, RoleSet, load_policy
@@ -35,6 +36,7 @@ from service.errors import ApiError
 from service.logs import configure_logging
 from service.settings import Settings, SettingsError, load_settings
 from service.store.changes import RedisChangeFeed
+from service.store.objects import RedisObjectStore
 from service.store.redis import STORE_ERRORS, connect
 from service.store.users import RedisUserStore
 
@@ -108,6 +110,8 @@ class _Admin:
 
     admin: Administration
     directory: UserDirectory
+    registry: Registry
+    objects: RedisObjectStore
 
 
 async def _with_admin(settings: Settings, action: Callable[[_Admin], Awaitable[Any]]) -> Any:
@@ -164,8 +168,11 @@ async def _with_admin(settings: Settings, action: Callable[[_Admin], Awaitable[A
             ),
             system_clock,
         )
+        objects = RedisObjectStore(redis, changes)
+        admin.cascade_to(objects)
+        registry = Registry(admin, objects, store, table, system_clock)
         try:
-            return await action(_Admin(admin, directory))
+            return await action(_Admin(admin, directory, registry, objects))
         except ApiError as exc:
             detail = f" ({exc.validations[0].detail})" if exc.validations else ""
             raise CommandError(f"{exc.message}{detail}") from None
@@ -221,14 +228,34 @@ def _policy(args: argparse.Namespace) -> int:
         roles = RoleSet.of(user.roles, user.orgs)
         owner = user.id if args.owner == "me" else (args.owner or "")
         obj = Obj(args.type, owner, args.org or "", args.any_org)
+        resource = None
+        if args.resource_id:
+            found, groups = await ctx.objects.fetch([(args.type, args.resource_id)], user.id)
+            resource = found.get((args.type, args.resource_id))
+            if resource is None:
+                return {
+                    "allowed": False,
+                    "rule": "none",
+                    "reason": f"no {args.type} {args.resource_id} is registered",
+                    "policy_version": policy.version,
+                }
+            obj = resource.obj
         result = policy.explain(roles, user.id, args.action, obj)
-        return {
+        out: dict[str, Any] = {
             "allowed": result.allowed,
+            "rule": "role" if result.allowed else "none",
             "level": result.level,
             "roles": list(result.roles),
             "reason": result.reason,
             "policy_version": policy.version,
         }
+        if resource is not None and not result.allowed:
+            orgs = [org for org, _ in roles.orgs]
+            acl = resource.acl_decision(user.id, orgs, groups, args.action)
+            if acl:
+                rule = {"user": "user ACL", "group": "group ACL", "everyone": "Everyone ACL"}[acl]
+                out.update(allowed=True, rule=rule, reason=f"allowed by the object's {rule}")
+        return out
 
     print(json.dumps(asyncio.run(_with_admin(settings, explain)), indent=2))
     return 0
@@ -372,6 +399,43 @@ def _orgs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_objects(path: str) -> list[tuple[str, str, ObjectSpec]]:
+    """The JSON lines of an import file, each an object's type, id and PUT body fields."""
+    specs: list[tuple[str, str, ObjectSpec]] = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise CommandError(f"{path}:{number}: not JSON ({exc})") from None
+            if not isinstance(item, dict):
+                raise CommandError(f"{path}:{number}: expected a JSON object")
+            names = ("resource_type", "resource_id", "owner_id", "organization_id")
+            kind, ident, owner, org = (item.get(k, "") for k in names)
+            if not all(isinstance(v, str) for v in (kind, ident, owner, org)):
+                raise CommandError(f"{path}:{number}: ids must be strings")
+            specs.append((kind, ident, ObjectSpec(owner, org, item.get("acl"))))
+    return specs
+
+
+def _objects(args: argparse.Namespace) -> int:
+    settings = load_settings(redis_url=args.redis_url)
+    specs = _read_objects(args.file)
+
+    async def run(ctx: _Admin) -> Any:
+        try:
+            records = await ctx.registry.put_objects(SYSTEM, specs)
+        except ApiError as exc:
+            detail = exc.detail or exc.message
+            raise CommandError(f"{args.file}: {detail} (nothing imported)") from None
+        return {"imported": len(records)}
+
+    print(json.dumps(asyncio.run(_with_admin(settings, run)), indent=2))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="authsvc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -422,6 +486,17 @@ def _parser() -> argparse.ArgumentParser:
     omembers = osub.add_parser("members", help="print an organization's members")
     omembers.add_argument("org", metavar="ORG")
 
+    objects = sub.add_parser("objects", help="the object registry in the store named by REDIS_URL")
+    objects.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")
+    objects.set_defaults(func=_objects)
+    objsub = objects.add_subparsers(dest="objects_command", required=True)
+    oimport = objsub.add_parser(
+        "import",
+        help="register objects from a file of JSON lines (resource_type, resource_id, "
+        "owner_id, organization_id, acl); all or nothing",
+    )
+    oimport.add_argument("file", metavar="FILE")
+
     mail = sub.add_parser("mail", help="inspect the mail outbox")
     mail.add_argument("--redis-url", metavar="URL", help="default: AUTHSVC_REDIS_URL")
     mail.set_defaults(func=_mail)
@@ -448,6 +523,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--owner", metavar="USER_ID|me")
     explain.add_argument("--org", metavar="ORG_ID")
     explain.add_argument("--any-org", action="store_true")
+    explain.add_argument(
+        "--resource-id", metavar="ID", help="a registered object (ACLs and groups count)"
+    )
     return parser
 
 

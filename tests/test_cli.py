@@ -296,3 +296,38 @@ def test_serve_from_another_directory(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stderr
     assert "service/baseline" in checked.stdout  # it says which directory it read
+
+
+def test_objects_import_and_explain_resource(redis_url: str, tmp_path: Path) -> None:
+    """`objects import` registers JSON lines all or nothing; `policy explain --resource-id`
+    names the rule that decided: a role, the user ACL, or none."""
+    org = make_org(redis_url, "platform")
+    user = ok(run(redis_url, "users", "create", "--email", "d@corp.example", "--username", "d",
+                  "--org", f"{org}:organization-member"))  # fmt: skip
+    shared, private = str(uuid.uuid4()), str(uuid.uuid4())
+    lines = [
+        {"resource_type": "template", "resource_id": shared, "organization_id": org,
+         "acl": {"users": {user["id"]: "use"}}},
+        {"resource_type": "template", "resource_id": private, "organization_id": org},
+    ]  # fmt: skip
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(json.dumps(x) for x in [*lines, {"resource_type": "user"}]) + "\n")
+    result = run(redis_url, "objects", "import", str(bad))
+    assert result.returncode == 2 and "objects[2]" in result.stderr
+    assert "nothing imported" in result.stderr
+    good = tmp_path / "objects.jsonl"
+    good.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert ok(run(redis_url, "objects", "import", str(good))) == {"imported": 2}
+
+    def explain(resource_id: str, action: str) -> Any:
+        return ok(run(redis_url, "policy", "explain", "--user", "d", "--action", action,
+                      "--type", "template", "--resource-id", resource_id))  # fmt: skip
+
+    out = explain(shared, "use")
+    assert (out["allowed"], out["rule"]) == (True, "user ACL")
+    out = explain(shared, "update")
+    assert (out["allowed"], out["rule"]) == (False, "none")
+    out = explain(private, "read")
+    assert (out["allowed"], out["rule"]) == (False, "none")
+    out = explain(str(uuid.uuid4()), "read")
+    assert out["allowed"] is False and "is registered" in out["reason"]
