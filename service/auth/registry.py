@@ -280,8 +280,7 @@ class Registry:
             canonical[ident] = user_id
         if set(canonical[i] for i in add) & set(group.members):
             raise ApiError(400, "Cannot add the same user to a group twice!")
-        if set(canonical[i] for i in remove) - set(group.members):
-            raise ApiError(400, "Failed to add or remove non-existent group member")
+        # Removing someone who is not a member is a no-op, as Coder's DELETE is.
         updated = replace(
             group,
             name=name or group.name,
