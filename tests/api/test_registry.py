@@ -264,3 +264,29 @@ async def test_deleting_a_user_and_an_org_cascades(client: Client) -> None:
     assert (await d.owner.call("DELETE", f"{ORGS}/{org['id']}"))[0] == 200
     assert (await d.owner.call("GET", f"{OBJECTS}/template/{template}"))[0] == 404
     assert (await d.owner.call("GET", f"/api/v2/groups/{group['id']}"))[0] == 404
+
+
+async def test_organization_admin_stays_in_its_organization(client: Client) -> None:
+    """An organization admin registers templates and manages groups in its own organization
+    only; in another it can neither register, change groups nor read them."""
+    d = await first_user(client)
+    status, other = await d.owner.call("POST", ORGS, {"name": "other"})
+    assert status == 201
+    admin = await another_user(d, org_roles=("organization-admin",))
+    mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    status, _ = await admin.call("PUT", f"{OBJECTS}/template/{mine}", {"organization_id": d.org})
+    assert status == 201
+    assert await admin.call(
+        "PUT", f"{OBJECTS}/template/{theirs}", {"organization_id": other["id"]}
+    ) == (403, FORBIDDEN)
+    # Moving its own template into the other organization is creating one there: refused.
+    assert await admin.call(
+        "PUT", f"{OBJECTS}/template/{mine}", {"organization_id": other["id"]}
+    ) == (403, FORBIDDEN)
+    status, group = await d.owner.call("POST", f"{ORGS}/{other['id']}/groups", {"name": "theirs"})
+    assert status == 201
+    assert await admin.call("GET", f"/api/v2/groups/{group['id']}") == (404, NOT_FOUND)
+    assert await admin.call(
+        "PATCH", f"/api/v2/groups/{group['id']}", {"add_users": [admin.user_id]}
+    ) == (404, NOT_FOUND)
+    assert (await admin.call("POST", f"{ORGS}/{d.org}/groups", {"name": "mine"}))[0] == 201
