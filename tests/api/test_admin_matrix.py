@@ -9,6 +9,7 @@ password and role reads, as in Coder), organizations it may not read are 404.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -123,6 +124,74 @@ def readers(allowed: int | str, denied: int, **others: int | str) -> dict[str, i
     return statuses(400, **table)
 
 
+async def _group(d: Deployment, actor: Session, victim: Session) -> int | str:
+    body = {"name": f"g-{victim.username}"}
+    return await _status(actor, "POST", f"{ORGS}/{d.org}/groups", body)
+
+
+async def _read_group(d: Deployment, actor: Session, victim: Session) -> int | str:
+    status, group = await d.owner.call("POST", f"{ORGS}/{d.org}/groups", {"name": "owned"})
+    assert status == 201
+    return await _status(actor, "GET", f"/api/v2/groups/{group['id']}")
+
+
+async def _register(d: Deployment, actor: Session, victim: Session) -> int | str:
+    path = f"/api/v2/authz/objects/template/{uuid.uuid4()}"
+    return await _status(actor, "PUT", path, {"organization_id": d.org})
+
+
+async def _read_object(d: Deployment, actor: Session, victim: Session) -> int | str:
+    path = f"/api/v2/authz/objects/template/{uuid.uuid4()}"
+    assert await _status(d.owner, "PUT", path, {"organization_id": d.org}) == 201
+    return await _status(actor, "GET", path)
+
+
+# Tokens, groups and registered objects (API tokens, spec 7.4 ACLs): who holds api_key,
+# group and template permissions on someone else's objects, per roles.yaml.
+EXTENDED = [
+    # Another user's token: the user must be readable, and only the owner holds api_key
+    # beyond its own.
+    Cell(
+        "POST /users/{user}/keys/tokens",
+        on_victim("POST", "/keys/tokens", {"token_name": "t"}),
+        readers(201, 403, user_admin=403),
+    ),
+    Cell(
+        "GET /users/{user}/keys/tokens",
+        on_victim("GET", "/keys/tokens"),
+        statuses(400, **dict.fromkeys([*READERS, *READER_ORG], 200)),
+    ),
+    # group:create in the organization: site owner and user admin, organization admin and
+    # organization user admin.
+    Cell(
+        "POST /organizations/{org}/groups",
+        _group,
+        statuses(
+            403, owner=201, user_admin=201, organization_admin=201, organization_user_admin=201
+        ),
+    ),
+    # group:read: every role with a group grant; a plain member of no group reads none.
+    Cell("GET /groups/{group}", _read_group, statuses(200, member=404)),
+    # template:create in the organization.
+    Cell(
+        "PUT /authz/objects/template/{id}",
+        _register,
+        statuses(
+            403,
+            owner=201,
+            template_admin=201,
+            organization_admin=201,
+            organization_template_admin=201,
+        ),
+    ),
+    # template:read in the organization (else not found).
+    Cell(
+        "GET /authz/objects/template/{id}",
+        _read_object,
+        statuses(200, member=404, user_admin=404, organization_user_admin=404),
+    ),
+]
+
 MATRIX = [
     Cell(
         "GET /users",
@@ -206,6 +275,7 @@ MATRIX = [
         on_member("PUT", "/roles", {"roles": ["organization-auditor"]}),
         statuses(403, owner=200, organization_admin=200),
     ),
+    *EXTENDED,
 ]
 
 
@@ -229,4 +299,4 @@ async def test_permission_matrix(client: Client, role: str) -> None:
 def test_matrix_covers_every_role_and_endpoint() -> None:
     """Every cell names an outcome for every built-in role, and every route is in it."""
     assert all(set(cell.expected) == set(ROLES) for cell in MATRIX)
-    assert len({cell.name for cell in MATRIX}) == len(MATRIX) == 22
+    assert len({cell.name for cell in MATRIX}) == len(MATRIX) == 28
