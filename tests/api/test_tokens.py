@@ -3,6 +3,7 @@ validation of scopes, allow-lists and lifetimes, and what a token may do once is
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -374,3 +375,35 @@ async def test_role_change_applies_to_tokens_at_once(client: Client) -> None:
     assert await t.call("POST", "/api/v2/authcheck", check) == (200, {"c": True})
     await d.owner.call("PUT", f"{USERS}/{member.user_id}/roles", {"roles": []})
     assert await t.call("POST", "/api/v2/authcheck", check) == (200, {"c": False})
+
+
+async def test_coder_typescript_client_token_calls(client: Client) -> None:
+    """The token requests Coder's site/src/api/api.ts makes, as it makes them: getTokenConfig,
+    createToken (JSON body with lifetime in nanoseconds and scopes), getTokens with
+    include_all as a query parameter, deleteToken, and createApiKey (POST without a body)."""
+    d = await first_user(client)
+    headers = {"Coder-Session-Token": d.owner.token}
+
+    async def request(method: str, url: str, body: Any = None, **params: Any) -> Any:
+        kwargs: dict[str, Any] = {"headers": dict(headers)}
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs["headers"]["Content-Type"] = "application/json"
+        resp = await client.request(
+            method, url, params={k: str(v) for k, v in params.items()}, **kwargs
+        )
+        assert resp.ok, (method, url, resp.status, await resp.text())
+        return None if resp.status == 204 else await resp.json()
+
+    config = await request("GET", f"{TOKENS}/tokenconfig")
+    assert config["max_token_lifetime"] > 0
+    created = await request(
+        "POST", TOKENS, {"lifetime": 30 * DAY * NS, "scopes": ["coder:all"], "token_name": "ui"}
+    )
+    assert len(created["key"]) == 33
+    listed = await request("GET", TOKENS, include_all="true")
+    assert [(t["token_name"], t["username"]) for t in listed] == [("ui", "admin")]
+    assert await request("DELETE", f"{USERS}/me/keys/{listed[0]['id']}") is None
+    assert await request("GET", TOKENS, include_all="false") == []
+    key = await request("POST", f"{USERS}/{d.owner.user_id}/keys")
+    assert len(key["key"]) == 33
