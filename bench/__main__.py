@@ -376,6 +376,20 @@ def main() -> None:
             args.seconds,
             [first.process.pid],
         )
+        # The same with the API rate limit on (as by default), raised so that it never refuses.
+        limited = ServeProcess({**env, "AUTHSVC_API_RATE_LIMIT": "1000000000"})
+        processes.append(limited)
+        results["authcheck rate limit on"] = measure(
+            "authcheck x1, API rate limit on",
+            binary,
+            f"{limited.url}/api/v2/authcheck",
+            {"checks": CHECKS},
+            headers,
+            args.seconds,
+            [limited.process.pid],
+        )
+        limited.stop()
+        processes.remove(limited)
         second = ServeProcess(env, port=first.port)
         processes.append(second)
         results["authcheck x2"] = measure(
@@ -456,6 +470,8 @@ def main() -> None:
         "authcheck x2 / x1 ratio": results["authcheck x2"].rps / results["authcheck x1"].rps,
         "authcheck scoped token / session ratio": results["authcheck scoped token"].rps
         / results["authcheck x1"].rps,
+        "authcheck rate limit on / off ratio": results["authcheck rate limit on"].rps
+        / results["authcheck x1"].rps,
         "authcheck 10 resource_ids / plain ratio": results["authcheck resource checks"].rps
         / results["authcheck x1"].rps,
         "login / hashing ceiling ratio": results["login"].rps / ceiling,
@@ -469,6 +485,7 @@ def main() -> None:
         "authcheck x1 / baseline ratio": ">= 0.70",
         "authcheck x2 / x1 ratio": ">= 1.6",
         "authcheck scoped token / session ratio": ">= 0.90",
+        "authcheck rate limit on / off ratio": ">= 0.90",
         "login / hashing ceiling ratio": ">= 0.85",
         "authcheck p99 during logins / at rest ratio": "<= 3",
         "redis bytes per session": "<= 300",

@@ -26,6 +26,7 @@ from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
 from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPolicy, derive_key
 from service.auth.passwords import PasswordHasher, Passwords
+from service.auth.ratelimit import LocalFirstLimiter
 from service.auth.registry import Registry
 from service.auth.sessions import SessionManager
 from service.auth.signin import IdentityProvider, SignIn
@@ -177,6 +178,8 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         otp_store = RedisOtpStore(redis, clock)
         app[keys.SESSIONS] = sessions
         app[keys.LIMITER] = limiter
+        api_limiter = LocalFirstLimiter(limiter)
+        app[keys.API_LIMITER] = api_limiter
         object_store = RedisObjectStore(redis, changes)
         resolver = ResourceResolver(object_store, settings.session_cache_ttl)
         changes.subscribe(resolver.forget)
@@ -322,6 +325,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             except TimeoutError:
                 log.error("change feed did not stop in time")
             await http.close()
+            await api_limiter.close()
             worker.stop()
             try:
                 await asyncio.wait_for(worker_task, timeout=settings.smtp_timeout + 5)

@@ -11,7 +11,7 @@ from service.auth.identity import Actor, Authenticator
 from service.auth.login import LoginService
 from service.auth.otp import PasswordReset
 from service.auth.passwords import Passwords
-from service.auth.ratelimit import RateLimiter
+from service.auth.ratelimit import LocalFirstLimiter, RateLimiter
 from service.auth.registry import Registry
 from service.auth.sessions import SessionManager
 from service.auth.signin import IdentityProvider, SignIn
@@ -42,6 +42,7 @@ DIRECTORY = web.AppKey("directory", UserDirectory)
 SESSIONS = web.AppKey("sessions", SessionManager)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 LIMITER = web.AppKey("limiter", RateLimiter)
+API_LIMITER = web.AppKey("api_limiter", LocalFirstLimiter)
 LOGIN = web.AppKey("login", LoginService)
 RESET = web.AppKey("reset", PasswordReset)
 OUTBOX = web.AppKey("outbox", RedisOutbox)

@@ -263,11 +263,17 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     if not request.path.startswith(API_PREFIX):
         return await handler(request)
     settings = request.app[keys.SETTINGS]
-    limits = [("api", settings.api_rate_limit)]
-    if request.path in LOGIN_GROUP:
-        limits.append(("login", settings.login_rate_limit))
     tag = f"ip|{request[keys.CLIENT_NETWORK]}|{request.path}"
-    decision = await request.app[keys.LIMITER].hit(tag, limits, RATE_WINDOW)
+    if request.path in LOGIN_GROUP:
+        # The login group is counted exactly, in Redis, on every request.
+        limits = [("api", settings.api_rate_limit), ("login", settings.login_rate_limit)]
+        decision = await request.app[keys.LIMITER].hit(tag, limits, RATE_WINDOW)
+    else:
+        # Everything else is decided in the process and reconciled with Redis in the
+        # background (LocalFirstLimiter: a bounded overshoot per replica, no round trip).
+        decision = await request.app[keys.API_LIMITER].hit(
+            tag, "api", settings.api_rate_limit, RATE_WINDOW
+        )
     if decision.limit < 0:
         return await handler(request)
     headers = {

@@ -47,12 +47,40 @@ return {1, best_limit, best_remaining, best_reset}
 """
 
 
+# Add ARGV[3] requests at ARGV[1] (members ARGV[4]-1..n) to one sliding log; answer the count
+# in the window and the ms until its oldest entry leaves it.
+_ADD = """
+local now = tonumber(ARGV[1])
+local win = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
+for i = 1, n do redis.call('ZADD', KEYS[1], now, ARGV[4] .. '-' .. i) end
+if n > 0 then redis.call('PEXPIRE', KEYS[1], win) end
+local count = redis.call('ZCARD', KEYS[1])
+local reset = win
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] then reset = tonumber(oldest[2]) + win - now end
+return {count, reset}
+"""
+
+
 class RedisRateLimiter:
     """RateLimiter on Redis sorted sets, shared by every replica."""
 
     def __init__(self, redis: Redis, clock: Clock) -> None:
         self._clock = clock
         self._hit = redis.register_script(_HIT)
+        self._add = redis.register_script(_ADD)
+
+    async def add(self, tag: str, name: str, count: int, window: float) -> tuple[int, float]:
+        """Record `count` requests now in one limit's log (the same log `hit` keeps); (the
+        requests in the window, seconds until the oldest leaves it)."""
+        now_ms = int(self._clock() * 1000)
+        total, reset_ms = await self._add(
+            keys=[keys.rate_counter(tag, name)],
+            args=[now_ms, int(window * 1000), count, f"{now_ms}-{secrets.token_hex(6)}"],
+        )
+        return int(total), int(reset_ms) / 1000
 
     async def hit(
         self,
