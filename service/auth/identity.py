@@ -68,6 +68,9 @@ class Authenticator:
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._by_user: dict[str, set[str]] = {}
         self._by_session: dict[str, str] = {}
+        # Users by id, for as long as tokens: a token not yet cached whose user is costs one
+        # round trip (its session) instead of two.
+        self._users_cache: OrderedDict[str, tuple[User, float]] = OrderedDict()
 
     async def authenticate(self, token: str) -> Actor:
         """Verify the token, load the user, apply Coder's status rules."""
@@ -90,7 +93,7 @@ class Authenticator:
         session, refreshed, first_use = await self._sessions.verify_use(token)
         if first_use and self._on_first_use is not None:
             await self._on_first_use(session)
-        user = await self._users.get(session.user_id)
+        user = await self._user(session.user_id)
         if user is None or session.created_at < user.sessions_valid_after:
             # The user is gone, or revoked every session since this one was made.
             await self._sessions.revoke(session)
@@ -120,6 +123,18 @@ class Authenticator:
             user=user, session=session, roles=RoleSet.of(user.roles, user.orgs), scope=scope
         )
 
+    async def _user(self, user_id: str) -> User | None:
+        cached = self._users_cache.get(user_id) if self._ttl > 0 else None
+        if cached is not None and self._monotonic() - cached[1] < self._ttl:
+            return cached[0]
+        user = await self._users.get(user_id)
+        if user is not None and self._ttl > 0:
+            self._users_cache[user_id] = (user, self._monotonic())
+            self._users_cache.move_to_end(user_id)
+            while len(self._users_cache) > CACHE_SIZE:
+                self._users_cache.popitem(last=False)
+        return user
+
     def _remember(self, token: str, actor: Actor) -> None:
         self._evict(token)
         self._cache[token] = _Entry(actor, self._monotonic())
@@ -142,6 +157,7 @@ class Authenticator:
     def forget(self, kind: str, ident: str) -> None:
         """Evict what a change makes stale: kind `user` (a user id) or `session` (a key id)."""
         if kind == "user":
+            self._users_cache.pop(ident, None)
             for token in list(self._by_user.get(ident, ())):
                 self._evict(token)
         elif kind == "session":

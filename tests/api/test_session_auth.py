@@ -264,3 +264,37 @@ async def test_token_presented_before_login_is_never_promoted(
     client.session.cookie_jar.clear()
     resp = await client.get(ME, headers={"Coder-Session-Token": planted})
     assert resp.status == 401
+
+
+async def test_new_token_of_a_known_user_costs_one_round_trip(
+    client: Client, make_user: MakeUser, redis_url: str
+) -> None:
+    """A session not yet cached whose user is (another of its sessions was just used) costs
+    one Redis command, the session's GET, not a second one for the user. (The user's first
+    use writes last_seen_at, which evicts it: the third session is the one measured.)"""
+    import redis.asyncio as aioredis
+
+    await make_user("pat@corp.example")
+    first = await login(client, "pat@corp.example")
+    second = await login(client, "pat@corp.example")
+    third = await login(client, "pat@corp.example")
+    probe = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+
+        async def counts() -> tuple[int, int]:
+            stats = await probe.info("commandstats")
+            return (
+                int(stats.get("cmdstat_get", {}).get("calls", 0)),
+                int(stats.get("cmdstat_hgetall", {}).get("calls", 0)),
+            )
+
+        for token in (first, second):
+            resp = await client.get("/api/v2/users/me", headers={"Coder-Session-Token": token})
+            assert resp.status == 200
+        before = await counts()
+        resp = await client.get("/api/v2/users/me", headers={"Coder-Session-Token": third})
+        assert resp.status == 200
+        after = await counts()
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 0)
+    finally:
+        await probe.aclose()
