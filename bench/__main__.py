@@ -98,14 +98,23 @@ def wrk(
     seconds: float,
     connections: int,
     threads: int = 1,
+    tokens: list[str] | None = None,
 ) -> tuple[float, float, float, int, int]:
-    """Run wrk; returns (requests/s, p50 ms, p99 ms, requests, non-2xx+errors)."""
+    """Run wrk; returns (requests/s, p50 ms, p99 ms, requests, non-2xx+errors). With `tokens`,
+    every request carries one of them, picked at random."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
     lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
     script.write(
         f'wrk.method = "POST"\nwrk.body = [[{json.dumps(body)}]]\n'
         f'wrk.headers["Content-Type"] = "application/json"\n{lua_headers}'
     )
+    if tokens:
+        script.write(
+            "tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}\n"
+            "request = function()\n"
+            '  wrk.headers["Coder-Session-Token"] = tokens[math.random(#tokens)]\n'
+            "  return wrk.format()\nend\n"
+        )
     script.close()
     out = subprocess.run(
         [
@@ -146,9 +155,12 @@ def measure(
     seconds: float,
     pids: list[int],
     connections: int = 32,
+    tokens: list[str] | None = None,
 ) -> Result:
     before = cpu_seconds(pids)
-    rps, p50, p99, total, failed = wrk(binary, url, body, headers, seconds, connections)
+    rps, p50, p99, total, failed = wrk(
+        binary, url, body, headers, seconds, connections, tokens=tokens
+    )
     cpu = (cpu_seconds(pids) - before) / max(total, 1) * 1e6
     result = Result(name, rps, p50, p99, cpu, failed)
     print(
@@ -205,6 +217,56 @@ def verify_seconds(samples: int = 30) -> float:
     for _ in range(samples):
         hasher.verify(hashed, PASSWORD)
     return (time.perf_counter() - start) / samples
+
+
+async def seed_tokens(redis_url: str, users: int, count: int) -> list[str]:
+    """`count` live sessions of `users` new users, written straight into Redis; their tokens."""
+    import secrets
+    import string
+
+    from service.auth.sessions import Session, hash_secret
+    from service.auth.users import NewUser, UserDirectory
+    from service.store.redis import connect
+    from service.store.sessions import RedisSessionStore
+    from service.store.users import RedisUserStore
+
+    alphabet = string.ascii_letters + string.digits
+    client = connect(redis_url, timeout=10)
+    try:
+        directory = UserDirectory(RedisUserStore(client), time.time)
+        ids = []
+        for i in range(users):
+            user = await directory.create(NewUser(f"m{i}@bench.example", f"m{i}"))
+            assert user is not None
+            ids.append(user.id)
+        store = RedisSessionStore(client, 30 * 86400)
+        now = time.time()
+        tokens = []
+        for start in range(0, count, 20):
+            batch = []
+            for i in range(start, min(start + 20, count)):
+                key_id = "".join(secrets.choice(alphabet) for _ in range(10))
+                secret = "".join(secrets.choice(alphabet) for _ in range(22))
+                tokens.append(f"{key_id}-{secret}")
+                batch.append(
+                    store.put(
+                        Session(
+                            key_id,
+                            ids[i % users],
+                            hash_secret(secret),
+                            now,
+                            now + 86400,
+                            now,
+                            86400,
+                            "password",
+                            "10.0.0.1",
+                        )
+                    )
+                )
+            await asyncio.gather(*batch)
+        return tokens
+    finally:
+        await client.aclose()
 
 
 async def session_memory(redis_url: str, count: int) -> float:
@@ -376,6 +438,19 @@ def main() -> None:
             args.seconds,
             [first.process.pid],
         )
+        # Many callers: 10,000 distinct session tokens of 20 users, one at random per request
+        # (the in-process caches rarely hold the token).
+        many = asyncio.run(seed_tokens(redis.url, 20, 10_000))
+        results["authcheck many tokens"] = measure(
+            "authcheck x1, 10,000 tokens",
+            binary,
+            url,
+            {"checks": CHECKS},
+            {},
+            args.seconds,
+            [first.process.pid],
+            tokens=many,
+        )
         # The same with the API rate limit on (as by default), raised so that it never refuses.
         limited = ServeProcess({**env, "AUTHSVC_API_RATE_LIMIT": "1000000000"})
         processes.append(limited)
@@ -470,6 +545,8 @@ def main() -> None:
         "authcheck x2 / x1 ratio": results["authcheck x2"].rps / results["authcheck x1"].rps,
         "authcheck scoped token / session ratio": results["authcheck scoped token"].rps
         / results["authcheck x1"].rps,
+        "authcheck 10,000 tokens / baseline ratio": results["authcheck many tokens"].rps
+        / results["baseline"].rps,
         "authcheck rate limit on / off ratio": results["authcheck rate limit on"].rps
         / results["authcheck x1"].rps,
         "authcheck 10 resource_ids / plain ratio": results["authcheck resource checks"].rps
@@ -486,6 +563,7 @@ def main() -> None:
         "authcheck x2 / x1 ratio": ">= 1.6",
         "authcheck scoped token / session ratio": ">= 0.90",
         "authcheck rate limit on / off ratio": ">= 0.90",
+        "authcheck 10,000 tokens / baseline ratio": ">= 0.45",
         "login / hashing ceiling ratio": ">= 0.85",
         "authcheck p99 during logins / at rest ratio": "<= 3",
         "redis bytes per session": "<= 300",
