@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -21,7 +21,10 @@ LOGIN_OUTCOMES: Final = {
 class Metrics:
     """Every metric the service exports. Also an `auth` event recorder (see `count`)."""
 
+    MAX_BOUND = 1024
+
     def __init__(self) -> None:
+        self._bound: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -68,9 +71,18 @@ class Metrics:
         self.events.labels(event).inc()
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One finished HTTP request."""
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        """One finished HTTP request. The labelled children are looked up once per (route,
+        method, status) and kept (at most `MAX_BOUND`: methods come from callers)."""
+        bound = self._bound.get((route, method, status))
+        if bound is None:
+            bound = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            if len(self._bound) < self.MAX_BOUND:
+                self._bound[(route, method, status)] = bound
+        bound[0].inc()
+        bound[1].observe(seconds)
         if status == 429:
             self.rate_limited.labels(route).inc()
         if route == "/api/v2/users/login" and method == "POST":
