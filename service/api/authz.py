@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import keys
-from service.api.binding import bind_body
+from service.api.binding import conform_body
 from service.api.models import AuthorizationRequest
 from service.api.responses import json_response
 from service.authz.authcheck import Caller, Check
@@ -15,19 +15,20 @@ from service.middleware import authenticated, read_body
 @authenticated
 async def authcheck(request: web.Request) -> web.StreamResponse:
     """Answer a batch of "may I do ACTION to OBJECT?" questions (spec §2.2)."""
-    body = await bind_body(AuthorizationRequest, await read_body(request))
+    # Plain data, type-checked as Go decodes it (the model has no validation tags to run).
+    body = await conform_body(AuthorizationRequest, await read_body(request))
     actor = request[keys.ACTOR]
-    checks = {
-        key: Check(
-            action=c.action,
-            resource_type=c.object.resource_type,
-            owner_id=c.object.owner_id,
-            organization_id=c.object.organization_id,
-            resource_id=c.object.resource_id,
-            any_org=c.object.any_org,
+    checks = {}
+    for key, c in body.get("checks", {}).items():
+        obj = c.get("object", {})
+        checks[key] = Check(
+            action=c.get("action", ""),
+            resource_type=obj.get("resource_type", ""),
+            owner_id=obj.get("owner_id", ""),
+            organization_id=obj.get("organization_id", ""),
+            resource_id=obj.get("resource_id", ""),
+            any_org=obj.get("any_org", False),
         )
-        for key, c in body.checks.items()
-    }
     caller = Caller(actor.user.id, actor.roles, actor.scope)
     answers = await request.app[keys.AUTHCHECK].answer(caller, checks)
     allowed = sum(answers.values())

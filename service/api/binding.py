@@ -313,8 +313,9 @@ def bind(model: type[M], body: bytes) -> M:
     return bind_value(model, raw)
 
 
-def bind_value(model: type[M], raw: Any) -> M:
-    """Type-check and validate a decoded body. Raises ApiError (400)."""
+def conform_value(model: type[GoStruct], raw: Any) -> dict[str, Any]:
+    """A decoded body type-checked as Go decodes it into `model` (unknown keys and nulls
+    dropped), as plain data. Raises ApiError (400)."""
     if raw is None:
         raw = {}  # Go decodes a top-level null into the zero struct
     if not isinstance(raw, dict):
@@ -324,7 +325,21 @@ def bind_value(model: type[M], raw: Any) -> M:
             f"json: cannot unmarshal {gojson.go_kind(raw)} into Go value of type "
             f"codersdk.{model.go_name}",
         )
-    instance = model.model_validate(_conform(model, raw, []))
+    return _conform(model, raw, [])
+
+
+async def conform_body(model: type[GoStruct], body: bytes) -> dict[str, Any]:
+    """`bind_body` without building the pydantic model, for a hot path whose model has no
+    validation tags (authcheck): the same decoding, type errors and messages."""
+    ok, raw = gojson.decode_fast(body)
+    if not ok:
+        return (await bind_body(model, body)).model_dump()
+    return conform_value(model, raw)
+
+
+def bind_value(model: type[M], raw: Any) -> M:
+    """Type-check and validate a decoded body. Raises ApiError (400)."""
+    instance = model.model_validate(conform_value(model, raw))
     failures = validate(instance)
     if failures:
         raise ApiError(400, "Validation failed.", validations=failures)
