@@ -53,6 +53,9 @@ class Metrics:
         self.authz = Counter(
             "authsvc_authz_decisions", "authcheck answers.", ["decision"], registry=r
         )
+        # Bound once: authcheck counts every decision.
+        self.authz_allow = self.authz.labels("allow")
+        self.authz_deny = self.authz.labels("deny")
         self.policy = Gauge(
             "authsvc_policy_info", "The loaded policy version.", ["version"], registry=r
         )

@@ -9,11 +9,12 @@ envelope there.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import urlsplit
@@ -83,6 +84,8 @@ def client_ip(
 ) -> str:
     """The peer address, or the X-Forwarded-For hop left of the trusted proxies."""
     remote = request.remote or "0.0.0.0"  # noqa: S104 - a label, not a bind address
+    if not trusted:
+        return _canonical_address(remote)
     try:
         addr = ipaddress.ip_address(remote)
     except ValueError:
@@ -96,6 +99,17 @@ def client_ip(
     return str(addr)
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_address(text: str) -> str:
+    """An address as `ipaddress` writes it (the text itself if it is not one); cached: a
+    replica sees the same few peers over and over."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+@functools.lru_cache(maxsize=4096)
 def client_network(ip: str, ipv6_prefix_length: int) -> str:
     """What per-client budgets count by: the IPv4 address, or the IPv6 network it is in.
 
@@ -117,7 +131,7 @@ def client_network(ip: str, ipv6_prefix_length: int) -> str:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id (echoed as X-Request-Id), client address and one access-log line."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
     request[keys.REQUEST_ID] = request_id
     REQUEST_ID.set(request_id)  # every log line of this request carries it
     settings = request.app[keys.SETTINGS]

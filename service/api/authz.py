@@ -32,7 +32,7 @@ async def authcheck(request: web.Request) -> web.StreamResponse:
     caller = Caller(actor.user.id, actor.roles, actor.scope)
     answers = await request.app[keys.AUTHCHECK].answer(caller, checks)
     allowed = sum(answers.values())
-    decisions = request.app[keys.METRICS].authz
-    decisions.labels("allow").inc(allowed)
-    decisions.labels("deny").inc(len(answers) - allowed)
+    metrics = request.app[keys.METRICS]
+    metrics.authz_allow.inc(allowed)
+    metrics.authz_deny.inc(len(answers) - allowed)
     return json_response(200, answers)
