@@ -314,7 +314,7 @@ def chart(results: dict[str, Result], ratios: dict[str, float], path: Path) -> N
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5))
     left.barh(names, [results[n].rps for n in names], color="#2563eb")
     left.set_xlabel("requests / s (higher is better)")
     left.invert_yaxis()
@@ -322,11 +322,9 @@ def chart(results: dict[str, Result], ratios: dict[str, float], path: Path) -> N
     right.set_xlabel("p99 latency, ms (lower is better)")
     right.invert_yaxis()
     right.set_yticklabels([])
-    fig.suptitle(
-        "authsvc benchmark: "
-        + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if "ratio" in k),
-        fontsize=9,
-    )
+    figures = [f"{k.removesuffix(' ratio')} {v:.2f}" for k, v in ratios.items() if "ratio" in k]
+    lines = [", ".join(figures[i : i + 3]) for i in range(0, len(figures), 3)]
+    fig.suptitle("authsvc benchmark (ratios):\n" + "\n".join(lines), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
