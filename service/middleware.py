@@ -327,6 +327,13 @@ async def read_body(request: web.Request) -> bytes:
     limit = settings.max_body_size if keys.ACTOR in request else settings.public_max_body_size
     if (request.content_length or 0) > limit:
         raise _too_large(limit)
+    if request.content.is_eof():
+        # The whole body has arrived (a small one comes with the headers): nothing to wait for,
+        # so no timer to arm; the size was checked against Content-Length or is checked here.
+        body = await request.content.read()
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
     chunks: list[bytes] = []
     size = 0
     try:
