@@ -21,7 +21,8 @@ RESOURCE_ID_TYPES: Final = frozenset({"workspace", "template", "user", "group"})
 _HEX: Final = frozenset(string.hexdigits)
 
 
-@dataclass(frozen=True)
+# Built ten at a time per request: slotted and not frozen (frozen initializers cost more).
+@dataclass(slots=True)
 class Check:
     """One question of a batch, as the request gave it."""
 
@@ -151,7 +152,7 @@ class ResourceResolver:
                 self._objects.pop(("user", ident), None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Question:
     key: str
     action: str

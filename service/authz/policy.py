@@ -67,7 +67,7 @@ class Role:
         return perms
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Obj:
     """The object of a question (spec §2.2): type, owner, organization, any_org, and the
     object's id (only a token's allow-list looks at it)."""
