@@ -26,7 +26,7 @@ from service.auth.admin import (
 )
 from service.auth.passwords import PasswordHasher, is_supported_hash
 from service.auth.policy import check_password
-from service.auth.registry import ObjectSpec, Registry
+from service.auth.registry import ObjectSpec, Registry, object_item
 from service.auth.users import LOGIN_TYPES, STATUSES, UserDirectory
 from service.authz.config import ConfigError
 from service.authz.policy import Obj, Policy, RoleSet, load_policy
@@ -412,11 +412,10 @@ def _read_objects(path: str) -> list[tuple[str, str, ObjectSpec]]:
                 raise CommandError(f"{path}:{number}: not JSON ({exc})") from None
             if not isinstance(item, dict):
                 raise CommandError(f"{path}:{number}: expected a JSON object")
-            names = ("resource_type", "resource_id", "owner_id", "organization_id")
-            kind, ident, owner, org = (item.get(k, "") for k in names)
-            if not all(isinstance(v, str) for v in (kind, ident, owner, org)):
+            spec = object_item(item)
+            if spec is None:
                 raise CommandError(f"{path}:{number}: ids must be strings")
-            specs.append((kind, ident, ObjectSpec(owner, org, item.get("acl"))))
+            specs.append(spec)
     return specs
 
 

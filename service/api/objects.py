@@ -20,8 +20,8 @@ from service.api.models import (
     RegisterObjectsRequest,
 )
 from service.api.responses import json_response
-from service.auth.registry import ObjectSpec, Registry
-from service.auth.users import User
+from service.auth.registry import ObjectSpec, Registry, object_item
+from service.auth.users import Organization, User
 from service.authz.objects import Group
 from service.errors import ApiError
 from service.middleware import authenticated, read_body
@@ -77,19 +77,10 @@ async def put_objects(request: web.Request) -> web.StreamResponse:
     registry, op = _registry(request), operator(request)
     specs: list[tuple[str, str, ObjectSpec]] = []
     for index, item in enumerate(items):
-        fields = {
-            k: item.get(k, "")
-            for k in ("resource_type", "resource_id", "owner_id", "organization_id")
-        }
-        if not all(isinstance(v, str) for v in fields.values()):
+        spec = object_item(item)
+        if spec is None:
             raise ApiError(400, "Invalid object.", f"objects[{index}]: ids must be strings")
-        specs.append(
-            (
-                fields["resource_type"],
-                fields["resource_id"],
-                ObjectSpec(fields["owner_id"], fields["organization_id"], item.get("acl")),
-            )
-        )
+        specs.append(spec)
     results = await registry.put_objects(op, specs)
     return json_response(200, {"objects": [r.to_api() for r in results]})
 
@@ -105,9 +96,12 @@ def _reduced_user(user: User) -> dict[str, Any]:
     return out
 
 
-async def _group_api(request: web.Request, group: Group) -> dict[str, Any]:
-    """codersdk.Group."""
-    org = await request.app[keys.ADMIN].org_by_id(group.organization_id)
+async def _group_api(
+    request: web.Request, group: Group, org: Organization | None = None
+) -> dict[str, Any]:
+    """codersdk.Group (`org`: the group's organization, when the caller has it)."""
+    if org is None:
+        org = await request.app[keys.ADMIN].org_by_id(group.organization_id)
     members = await _registry(request).members(group)
     return {
         "id": group.id,
@@ -133,7 +127,7 @@ async def create_group(request: web.Request) -> web.StreamResponse:
     group = await _registry(request).create_group(
         op, org, body.name, body.display_name, body.avatar_url, body.quota_allowance
     )
-    return json_response(201, await _group_api(request, group))
+    return json_response(201, await _group_api(request, group, org))
 
 
 @authenticated
@@ -142,7 +136,7 @@ async def list_groups(request: web.Request) -> web.StreamResponse:
     op = operator(request)
     org = await request.app[keys.ADMIN].resolve_org(op, request.match_info["organization"])
     groups = await _registry(request).org_groups(op, org)
-    return json_response(200, [await _group_api(request, g) for g in groups])
+    return json_response(200, [await _group_api(request, g, org) for g in groups])
 
 
 @authenticated

@@ -652,9 +652,7 @@ class Administration:
     # -- organizations -------------------------------------------------------------------
 
     async def org_by_id(self, org_id: str) -> Organization | None:
-        """An organization by id, as the system sees it (the default one is created on first
-        use)."""
-        await self._orgs.default_org(self._clock())
+        """An organization by id, as the system sees it."""
         return await self._orgs.get(org_id)
 
     async def resolve_org(self, op: Operator, ref: str) -> Organization:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +25,7 @@ from service.authz.objects import (
     ObjectError,
     ObjectRecord,
     ObjectStore,
+    Resource,
     check_acl,
 )
 from service.authz.policy import Obj
@@ -39,6 +40,16 @@ class ObjectSpec:
     owner_id: str = ""
     organization_id: str = ""
     acl: Any = None
+
+
+def object_item(item: Mapping[str, Any]) -> tuple[str, str, ObjectSpec] | None:
+    """One object of a batch or an import file (`resource_type`, `resource_id` and the PUT
+    body's fields) as (type, id, spec); None when an id is not a string."""
+    names = ("resource_type", "resource_id", "owner_id", "organization_id")
+    kind, ident, owner, org = (item.get(name, "") for name in names)
+    if not all(isinstance(v, str) for v in (kind, ident, owner, org)):
+        return None
+    return kind, ident, ObjectSpec(owner, org, item.get("acl"))
 
 
 def _bad(detail: str) -> ApiError:
@@ -74,21 +85,24 @@ class Registry:
             raise _bad(f'"{resource_id}" is not a valid UUID: {problem}')
         return resource_type, canonical_uuid(resource_id)
 
-    async def _readable(self, op: Operator, record: ObjectRecord) -> bool:
-        """Read by role or by ACL (the caller's groups included), within a token's scope."""
-        resource = record.resource()
+    async def _readable(
+        self, op: Operator, resource: Resource, groups: frozenset[str] | None = None
+    ) -> bool:
+        """Read by role or by ACL (the caller's groups included, fetched unless given),
+        within a token's scope."""
         if self._admin.can(op, "read", resource.obj):
             return True
         if op.roles is None or (op.scope is not None and not op.scope.allows("read", resource.obj)):
             return False
-        groups = await self._store.groups_of(op.user_id)
+        if groups is None:
+            groups = await self._store.groups_of(op.user_id)
         orgs = [org for org, _ in op.roles.orgs]
         return resource.acl_decision(op.user_id, orgs, groups, "read") != ""
 
     async def get_object(self, op: Operator, resource_type: str, resource_id: str) -> ObjectRecord:
         kind, ident = self._ref(resource_type, resource_id)
         record = await self._store.get_object(kind, ident)
-        if record is None or not await self._readable(op, record):
+        if record is None or not await self._readable(op, record.resource()):
             raise not_found()
         return record
 
@@ -135,7 +149,7 @@ class Registry:
             if not self._admin.can(op, "create", new_obj):
                 raise forbidden()
         else:
-            if not await self._readable(op, old):
+            if not await self._readable(op, old.resource()):
                 raise forbidden()
             if not self._admin.can(op, "update", old.resource().obj):
                 raise forbidden()
@@ -147,7 +161,7 @@ class Registry:
         return record, old
 
     async def _write(self, op: Operator, record: ObjectRecord, old: ObjectRecord | None) -> None:
-        await self._store.put_object(record)
+        await self._store.put_object(record, old)
         await self._admin.record(
             op,
             "object_created" if old is None else "object_updated",
@@ -159,7 +173,7 @@ class Registry:
     async def delete_object(self, op: Operator, resource_type: str, resource_id: str) -> None:
         kind, ident = self._ref(resource_type, resource_id)
         record = await self._store.get_object(kind, ident)
-        if record is None or not await self._readable(op, record):
+        if record is None or not await self._readable(op, record.resource()):
             raise not_found()
         if not self._admin.can(op, "delete", record.resource().obj):
             raise forbidden()
@@ -217,8 +231,8 @@ class Registry:
     async def group(self, op: Operator, ref: str) -> Group:
         """The `{group}` parameter: a UUID, readable by the caller (by role, or as a member);
         the Everyone group of an organization has the organization's id."""
-        if uuid_error(ref):
-            raise ApiError(400, f'Invalid UUID "{ref}".', uuid_error(ref) or "")
+        if problem := uuid_error(ref):
+            raise ApiError(400, f'Invalid UUID "{ref}".', problem)
         group_id = canonical_uuid(ref)
         group = await self._store.get_group(group_id)
         if group is None:
@@ -226,19 +240,9 @@ class Registry:
             if org is None:
                 raise not_found()
             group = await self._everyone(org)
-        if not await self._can_read_group(op, group):
+        if not await self._readable(op, group.obj()):
             raise not_found()
         return group
-
-    async def _can_read_group(self, op: Operator, group: Group) -> bool:
-        resource = group.obj()
-        if self._admin.can(op, "read", resource.obj):
-            return True
-        if op.roles is None or (op.scope is not None and not op.scope.allows("read", resource.obj)):
-            return False
-        orgs = [org for org, _ in op.roles.orgs]
-        groups = await self._store.groups_of(op.user_id)
-        return resource.acl_decision(op.user_id, orgs, groups, "read") != ""
 
     async def _everyone(self, org: Organization) -> Group:
         members = tuple(sorted(u.id for u in await self._users.all() if org.id in u.orgs))
@@ -248,7 +252,8 @@ class Registry:
         """GET /organizations/{organization}/groups: those the caller may read, Everyone
         first."""
         groups = [await self._everyone(org), *await self._store.org_groups(org.id)]
-        return [g for g in groups if await self._can_read_group(op, g)]
+        mine = await self._store.groups_of(op.user_id) if op.roles is not None else frozenset()
+        return [g for g in groups if await self._readable(op, g.obj(), mine)]
 
     async def patch_group(
         self, op: Operator, group: Group, name: str, display_name: str | None,

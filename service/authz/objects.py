@@ -177,7 +177,9 @@ class Group:
 class ObjectStore(Protocol):
     """Registered objects and groups, shared by every replica."""
 
-    async def put_object(self, record: ObjectRecord) -> None: ...
+    async def put_object(self, record: ObjectRecord, old: ObjectRecord | None) -> None:
+        """Store `record` in place of `old` (the record the caller read, or None)."""
+        ...
 
     async def get_object(self, resource_type: str, resource_id: str) -> ObjectRecord | None: ...
 

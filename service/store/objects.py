@@ -5,6 +5,7 @@ users and organizations they refer to), so that every write is one transaction a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, cast
 
 import orjson
@@ -46,9 +47,8 @@ class RedisObjectStore:
 
     # -- objects ---------------------------------------------------------------------------
 
-    async def put_object(self, record: ObjectRecord) -> None:
+    async def put_object(self, record: ObjectRecord, old: ObjectRecord | None) -> None:
         ref = f"{record.resource_type}:{record.resource_id}"
-        old = await self.get_object(record.resource_type, record.resource_id)
         pipe = self._redis.pipeline(transaction=True)
         key = keys.registered_object(record.resource_type, record.resource_id)
         pipe.delete(key)
@@ -220,17 +220,7 @@ class RedisObjectStore:
             if record is not None and user_id in record.acl.get("users", {}):
                 users = {k: v for k, v in record.acl["users"].items() if k != user_id}
                 acl = {"users": users, "groups": dict(record.acl.get("groups", {}))}
-                await self.put_object(
-                    ObjectRecord(
-                        kind,
-                        ident,
-                        record.owner_id,
-                        record.organization_id,
-                        acl,
-                        record.created_at,
-                        record.updated_at,
-                    )
-                )
+                await self.put_object(replace(record, acl=acl), record)
         await self._publish("groups", user_id)
 
     async def forget_org(self, org_id: str) -> None:

@@ -153,7 +153,7 @@ async def test_tokens_objects_and_groups_suite(client: Redis) -> None:
     record = ObjectRecord(
         "template", template, "", org, {"users": {}, "groups": {group.id: "use"}}, now, now
     )
-    await objects.put_object(record)
+    await objects.put_object(record, None)
     assert await objects.get_object("template", template) == record
     found, groups = await objects.fetch(
         [("template", template), ("user", user.id), ("group", group.id), ("group", org)],
