@@ -212,7 +212,6 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
             sessions,
             app[keys.SCOPES],
             user_store,
-            app[keys.AUDIT],
             TokenSettings(settings.max_token_lifetime, settings.default_token_lifetime),
         )
         authenticator = Authenticator(

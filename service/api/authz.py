@@ -59,17 +59,9 @@ async def authcheck(request: web.Request) -> web.StreamResponse:
     if checks is None:
         # Something is not of its Go type (or not JSON): the binder says what, as Go would.
         body = await conform_body(AuthorizationRequest, raw)
-        checks = {}
-        for key, c in body.get("checks", {}).items():
-            obj = c.get("object", {})
-            checks[key] = Check(
-                action=c.get("action", ""),
-                resource_type=obj.get("resource_type", ""),
-                owner_id=obj.get("owner_id", ""),
-                organization_id=obj.get("organization_id", ""),
-                resource_id=obj.get("resource_id", ""),
-                any_org=obj.get("any_org", False),
-            )
+        checks = _well_typed_checks(body)
+        if checks is None:  # the binder's output always has its Go types
+            raise RuntimeError("authcheck: the bound batch was not well typed")
     actor = request[keys.ACTOR]
     caller = Caller(actor.user.id, actor.roles, actor.scope)
     answers = await request.app[keys.AUTHCHECK].answer(caller, checks)

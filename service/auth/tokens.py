@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from service.auth.admin import Administration, AuditTrail, Operator
+from service.auth.admin import Administration, Operator
 from service.auth.ratelimit import go_duration
 from service.auth.sessions import Session, SessionManager
 from service.auth.users import User, UserStore
-from service.authz.policy import Obj
+from service.authz.policy import Obj, RoleSet
 from service.authz.scopes import UNRESTRICTED, ScopeCatalog, ScopeError, go_quote
 from service.clock import GO_ZERO_TIME, rfc3339
 from service.errors import INVALID_JSON, ApiError, Validation, forbidden, not_found
@@ -84,14 +83,12 @@ class TokenService:
         sessions: SessionManager,
         catalog: ScopeCatalog,
         users: UserStore,
-        audit: AuditTrail,
         settings: TokenSettings,
     ) -> None:
         self._admin = admin
         self._sessions = sessions
         self._catalog = catalog
         self._users = users
-        self._audit = audit
         self._settings = settings
 
     @property
@@ -99,20 +96,17 @@ class TokenService:
         return self._settings.max_lifetime
 
     async def _record(self, op: Operator | None, event: str, token: Session) -> None:
-        record = {
-            "time": f"{time.time():.3f}",
-            "event": event,
-            "outcome": "success",
-            "actor": (op.user_id or "system") if op is not None else token.user_id,
-            **(op.source if op is not None else {}),
-            "target": token.user_id,
-            "key_id": token.id,
-            "token_name": token.token_name,
-            "scopes": ",".join(token.scopes),
-            "allow_list": ",".join(token.allow_list),
-        }
-        await self._audit.append(record)
-        log.info("token: %s", event, extra={"user_id": token.user_id})
+        """An audit record through the administration's trail (`op` None: the token's own
+        user, on its first use); never the secret."""
+        await self._admin.record(
+            op if op is not None else Operator(token.user_id, RoleSet.of((), {})),
+            event,
+            target=token.user_id,
+            key_id=token.id,
+            token_name=token.token_name,
+            scopes=",".join(token.scopes),
+            allow_list=",".join(token.allow_list),
+        )
 
     async def create(self, op: Operator, user: User, req: NewToken) -> str:
         """Coder's postToken, in its order of checks; returns the key (`<id>-<secret>`)."""

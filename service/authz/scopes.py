@@ -168,10 +168,9 @@ class ScopeCatalog:
                     perms.update(self.composites[name])
                 elif (parts := _split(name)) is not None and name in self.external:
                     perms.add(parts)
-            pairs = tuple(tuple(e.split(":", 1)) for e in allow_list if ":" in e)
-            compiled = TokenScope(
-                PermSet(frozenset(perms)), tuple((p[0], p[1]) for p in pairs if len(p) == 2)
-            )
+            split = (entry.partition(":") for entry in allow_list)
+            targets = tuple((kind, ident) for kind, sep, ident in split if sep)
+            compiled = TokenScope(PermSet(frozenset(perms)), targets)
             if len(self._compiled) > 4096:
                 self._compiled.clear()
             self._compiled[key] = compiled
