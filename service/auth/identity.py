@@ -94,7 +94,11 @@ class Authenticator:
         if first_use and self._on_first_use is not None:
             await self._on_first_use(session)
         user = await self._user(session.user_id)
-        if user is None or session.created_at < user.sessions_valid_after:
+        if (
+            user is None
+            or session.epoch < user.session_epoch
+            or session.created_at < user.sessions_valid_after
+        ):
             # The user is gone, or revoked every session since this one was made.
             await self._sessions.revoke(session)
             raise signed_out("API key is invalid.")

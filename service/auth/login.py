@@ -152,7 +152,7 @@ class LoginService:
     async def login(self, email: str, password: str, ip: str, client: LoginClient) -> LoginResult:
         """Check credentials, issue a session, and a device cookie for this browser."""
         user = await self.check_credentials(email, password, client)
-        token = await self._sessions.issue(user.id, "password", ip)
+        token = await self._sessions.issue(user.id, "password", ip, epoch=user.session_epoch)
         device = None
         if self._devices is not None:
             device = self._devices.issue(user.email, self._clock())

@@ -48,6 +48,8 @@ class Session:
     scopes: tuple[str, ...] = (FULL_SCOPE,)
     allow_list: tuple[str, ...] = (ALLOW_ALL,)
     token_name: str = ""
+    # The user's session epoch when this was issued; void once the user's is higher.
+    epoch: int = 0
 
     @property
     def is_token(self) -> bool:
@@ -96,7 +98,10 @@ class SessionStore(Protocol):
         """Delete one session or token; False when it was already gone."""
         ...
 
-    async def delete_all(self, user_id: str) -> None: ...
+    async def delete_all(self, user_id: str) -> None:
+        """Void every session and token of a user (raise the user's session epoch) and
+        delete the tokens."""
+        ...
 
     async def put_token(self, token: Session) -> bool:
         """Store an API token under its name, unique per user; False when the name is taken
@@ -122,10 +127,16 @@ class SessionManager:
         self._max_lifetime = max_lifetime
 
     async def issue(
-        self, user_id: str, login_type: str, ip: str, lifetime: float | None = None
+        self,
+        user_id: str,
+        login_type: str,
+        ip: str,
+        lifetime: float | None = None,
+        *,
+        epoch: int,
     ) -> str:
-        """Create a session (of the session lifetime unless given); returns the token (the
-        only time the secret exists)."""
+        """Create a session (of the session lifetime unless given) under the user's session
+        epoch as just read; returns the token (the only time the secret exists)."""
         now = self._clock()
         lifetime = self._lifetime if lifetime is None else lifetime
         key_id, secret = _random(ID_LENGTH), _random(SECRET_LENGTH)
@@ -140,6 +151,7 @@ class SessionManager:
                 lifetime=lifetime,
                 login_type=login_type,
                 ip=ip,
+                epoch=epoch,
             )
         )
         return f"{key_id}-{secret}"
@@ -152,6 +164,8 @@ class SessionManager:
         scopes: tuple[str, ...],
         allow_list: tuple[str, ...],
         ip: str = "",
+        *,
+        epoch: int,
     ) -> tuple[str, Session] | None:
         """Create an API token with a fixed lifetime; (the key, its record), or None when
         the user already has a live token of that name. It has never been used
@@ -171,6 +185,7 @@ class SessionManager:
             scopes=scopes,
             allow_list=allow_list,
             token_name=name,
+            epoch=epoch,
         )
         if not await self._store.put_token(token):
             return None

@@ -129,7 +129,7 @@ class SignIn:
             raise ApiError(
                 401, f"Your account is {user.status}. Contact an admin to reactivate your account."
             )
-        token = await self._sessions.issue(user.id, provider, ip)
+        token = await self._sessions.issue(user.id, provider, ip, epoch=user.session_epoch)
         return SignInOutcome(token, signed_out=False)
 
     async def _link(self, user: User, identity: ExternalIdentity) -> None:

@@ -137,7 +137,9 @@ class TokenService:
         if req.lifetime_ns != 0:
             lifetime = self._checked_lifetime(req.lifetime_ns)
         self._authorize_new_key(op, user, scopes, allow_list)
-        issued = await self._sessions.issue_token(user.id, name, lifetime, scopes, allow_list)
+        issued = await self._sessions.issue_token(
+            user.id, name, lifetime, scopes, allow_list, epoch=user.session_epoch
+        )
         if issued is None:
             raise ApiError(
                 409,
@@ -180,6 +182,7 @@ class TokenService:
             "password",
             ip,
             lifetime=min(self._settings.default_lifetime, self._settings.max_lifetime),
+            epoch=user.session_epoch,
         )
 
     async def list_tokens(
@@ -204,26 +207,27 @@ class TokenService:
     async def by_id(self, op: Operator, user: User, key_id: str) -> Session:
         """A key of this user (a token or a session), if the operator may read it. A key of
         another user is not found here (Coder finds any key by id)."""
-        key = await self._sessions.find(key_id)
-        if (
-            key is None
-            or key.user_id != user.id
-            or not self._admin.can(op, "read", key_obj(user.id, key.id))
-        ):
-            raise not_found()
-        return key
+        return await self._own_key(op, user, key_id, "read")
 
     async def delete(self, op: Operator, user: User, key_id: str) -> None:
-        key = await self._sessions.find(key_id)
-        if (
-            key is None
-            or key.user_id != user.id
-            or not self._admin.can(op, "delete", key_obj(user.id, key.id))
-        ):
-            raise not_found()
+        key = await self._own_key(op, user, key_id, "delete")
         if not await self._sessions.revoke(key):
             raise not_found()
         await self._record(op, "api_key_deleted", key)
+
+    async def _own_key(self, op: Operator, user: User, key_id: str, action: str) -> Session:
+        """A live key of this user the operator may act on, else 404. A session voided by
+        revoking all of the user's sessions (an older epoch) is gone, though its record ages
+        out with its TTL."""
+        key = await self._sessions.find(key_id)
+        if (
+            key is None
+            or key.user_id != user.id
+            or key.epoch < user.session_epoch
+            or not self._admin.can(op, action, key_obj(user.id, key.id))
+        ):
+            raise not_found()
+        return key
 
     async def first_used(self, token: Session) -> None:
         """A token's first request (the Authenticator's hook)."""

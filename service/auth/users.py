@@ -51,6 +51,9 @@ class User:
     name: str = ""
     # Sessions created before this instant are void (password reset, admin revocation).
     sessions_valid_after: float = 0.0
+    # Sessions and tokens issued under an older epoch are void: revoking all of a user's
+    # sessions raises it (in Redis, atomically), so no per-user index of sessions is kept.
+    session_epoch: int = 0
     # Linked external identities: provider ("oidc", "github") -> subject at that provider.
     links: Mapping[str, str] = field(default_factory=dict)
     # The hash a user had before converting to OIDC/GitHub. It never signs anyone in; it only

@@ -3,7 +3,7 @@
 Hash tags (`{...}`) put keys that change together in one Cluster slot:
 - the user directory (records and the email/username indexes) shares `{u}`, so that creating a
   user is one atomic script; it is a small, durable data set;
-- a session row is tagged by its key id, and a user's session index by the user id;
+- a session row is tagged by its key id, and a user's token names by the user id;
 - the counters of one rate-limit bucket share the bucket's tag.
 
 Durable records (users, organizations) have no TTL; everything else does.
@@ -20,7 +20,8 @@ _USERS = f"{PREFIX}:{{u}}"
 
 
 def user(user_id: str) -> str:
-    """Hash: one user record (durable)."""
+    """Hash: one user record (durable). Its `session_epoch` field is raised by the session
+    store alone (store/sessions.py), when all of the user's sessions are revoked."""
     return f"{_USERS}:user:{user_id}"
 
 
@@ -70,18 +71,14 @@ def org_ids() -> str:
 
 
 def session(key_id: str) -> str:
-    """Hash: one session; TTL = its expiry."""
+    """String: one session or token (store/sessions.py packs it); TTL = a day past its
+    expiry."""
     return f"{PREFIX}:session:{{{key_id}}}"
 
 
-def user_sessions(user_id: str) -> str:
-    """Set: a user's session and token ids; TTL = the longest session or token lifetime."""
-    return f"{PREFIX}:user-sessions:{{{user_id}}}"
-
-
 def user_tokens(user_id: str) -> str:
-    """Hash: a user's API token names -> key ids (names are unique per user); same slot and
-    TTL as user_sessions."""
+    """Hash: a user's API token names -> key ids (names are unique per user); TTL = the
+    longest of the maximum session lifetime and its tokens' lifetimes, plus a day."""
     return f"{PREFIX}:user-tokens:{{{user_id}}}"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import uuid
 from dataclasses import replace
 from typing import cast
 
@@ -12,69 +13,100 @@ from service.store import keys
 from service.store.changes import RedisChangeFeed
 from service.store.redis import Redis
 
-# Scripts, not MULTI: atomic on standalone, Sentinel and Cluster alike (one key each).
-# Index TTLs only grow: a session must not shorten the index a long-lived token needs.
-_INDEX = """
-redis.call('SADD', KEYS[1], ARGV[1])
+# Scripts, not MULTI: atomic on standalone, Sentinel and Cluster alike (one slot each).
+# There is no per-user index of sessions: revoking all of a user's sessions raises the
+# `session_epoch` field of the user's record (KEYS[1]; never recreating a deleted one), and a
+# session issued under a lower epoch is refused when it is next used (auth/identity.py).
+_REVOKE_ALL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'session_epoch', 1)
+"""
+
+# Reserve a token name (KEYS[1]: the user's name hash) for a token id (ARGV[1]), in the
+# user's slot; the hash's TTL only grows (ARGV[2]). A name held by a token that no longer
+# exists (ARGV[4] = that stale id, checked by the caller) may be taken over.
+_RESERVE = """
+local held = redis.call('HGET', KEYS[1], ARGV[3])
+if held and held ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[1])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """
 
-# Reserve a token name (KEYS[2]: the user's name hash) and index the id (KEYS[1]), in the
-# user's slot. A name held by a token that no longer exists (ARGV[4] = that stale id, checked
-# by the caller) may be taken over.
-_RESERVE = """
-local held = redis.call('HGET', KEYS[2], ARGV[3])
-if held and held ~= ARGV[4] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
-redis.call('SADD', KEYS[1], ARGV[1])
-for _, key in ipairs(KEYS) do
-  if redis.call('TTL', key) < tonumber(ARGV[2]) then redis.call('EXPIRE', key, ARGV[2]) end
-end
-return 1
-"""
-
-# Unindex a session or token (ARGV[1]) and free its name (ARGV[2]) if it still holds it.
+# Free a token's name (ARGV[2]) if it still holds it (ARGV[1]).
 _UNINDEX = """
-redis.call('SREM', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
-  redis.call('HDEL', KEYS[2], ARGV[2])
-end
+if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[2]) end
 return 1
 """
 
-# Returns 2 when the record had never been used (last_used, the sixth field, was 0): a
-# token's first use, decided once even when replicas race.
+# Returns 2 when the record had never been used: a token's first use, decided once even when
+# replicas race. The last use is the sixth field: empty for "never" from version 4 on, "0"
+# before.
 _EXTEND = """
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
-if string.match(current, '^[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)|') == '0' then return 2 end
+local version, used = string.match(current, '^([^|]*)|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)|')
+if (version == '4' and used == '') or (version ~= '4' and used == '0') then return 2 end
 return 1
 """
 
-# A session is one compact string (~150 bytes, not a 9-field hash): fields joined by "|",
-# times in milliseconds (see _pack). Measured in bench/: bytes per live session. Version 3
-# adds a token's scopes and allow-list (comma-separated, empty for the full-access defaults)
-# and its name, last, so that a name may hold any character.
-_VERSION = "3"
+# A session is one compact string, not a hash: fields joined by "|" (measured in bench/:
+# bytes per live session). Version 4:
+#   4|user|digest|created|expires|last used|lifetime|login type|ip|epoch|scopes|allow|name
+# - user: a canonical UUID as its 16 bytes in unpadded URL-safe base64 (22 characters), any
+#   other id as its UTF-8 the same way, behind "~";
+# - digest: the SHA-256 of the secret, unpadded URL-safe base64;
+# - created: Unix milliseconds (whole seconds would make a session created just after a
+#   password reset look older than it); expires and last used: milliseconds after created,
+#   last used empty for "never" (a token not yet used);
+# - lifetime: seconds; login type: one letter for the known ones;
+# - scopes and allow-list comma-separated, empty for the full-access defaults; the token's
+#   name last, so that it may hold any character.
+# Versions 2 and 3 (absolute times, no epoch) are still read.
+_VERSION = "4"
+_LOGIN_CODES = {"password": "p", "github": "g", "oidc": "o", "token": "t", "none": "n"}
+_LOGIN_NAMES = {code: name for name, code in _LOGIN_CODES.items()}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _pack_user(user_id: str) -> str:
+    try:
+        parsed = uuid.UUID(user_id)
+    except ValueError:
+        parsed = None
+    if parsed is not None and str(parsed) == user_id:
+        return _b64(parsed.bytes)
+    return "~" + _b64(user_id.encode())  # never a "|"
+
+
+def _unpack_user(text: str) -> str:
+    if text[:1] == "~":
+        return _unb64(text[1:]).decode()
+    return str(uuid.UUID(bytes=_unb64(text)))
 
 
 def _pack(session: Session) -> str:
-    digest = base64.urlsafe_b64encode(bytes.fromhex(session.hashed_secret)).decode().rstrip("=")
+    created = int(session.created_at * 1000)
     return "|".join(
         (
             _VERSION,
-            session.user_id,
-            digest,
-            # Milliseconds: whole seconds would make a session created just after a password
-            # reset look older than the reset (and so revoked).
-            str(int(session.created_at * 1000)),
-            str(math.ceil(session.expires_at * 1000)),
-            str(int(session.last_used * 1000)),
+            _pack_user(session.user_id),
+            _b64(bytes.fromhex(session.hashed_secret)),
+            str(created),
+            str(math.ceil(session.expires_at * 1000) - created),
+            str(int(session.last_used * 1000) - created) if session.last_used else "",
             str(int(session.lifetime)),
-            session.login_type,
+            _LOGIN_CODES.get(session.login_type, session.login_type),
             session.ip,
+            str(session.epoch),
             "" if session.scopes == (FULL_SCOPE,) else ",".join(session.scopes),
             "" if session.allow_list == (ALLOW_ALL,) else ",".join(session.allow_list),
             session.token_name,
@@ -83,19 +115,44 @@ def _pack(session: Session) -> str:
 
 
 def _unpack(key_id: str, value: str) -> Session | None:
+    if value[:2] != "4|":
+        return _unpack_v3(key_id, value)
+    parts = value.split("|", 12)
+    if len(parts) != 13:
+        return None
+    _, user, digest, created, expires, last_used, lifetime, login_type, ip, epoch = parts[:10]
+    scopes, allow_list, token_name = parts[10:]
+    created_ms = int(created)
+    return Session(
+        id=key_id,
+        user_id=_unpack_user(user),
+        hashed_secret=_unb64(digest).hex(),
+        created_at=created_ms / 1000,
+        expires_at=(created_ms + int(expires)) / 1000,
+        last_used=(created_ms + int(last_used)) / 1000 if last_used else 0.0,
+        lifetime=float(lifetime),
+        login_type=_LOGIN_NAMES.get(login_type, login_type),
+        ip=ip,
+        scopes=tuple(scopes.split(",")) if scopes else (FULL_SCOPE,),
+        allow_list=tuple(allow_list.split(",")) if allow_list else (ALLOW_ALL,),
+        token_name=token_name,
+        epoch=int(epoch),
+    )
+
+
+def _unpack_v3(key_id: str, value: str) -> Session | None:
+    """A record of version 3 (or 2, before tokens): absolute times, no epoch (0)."""
     parts = value.split("|", 11)
-    if len(parts) == 10 and parts[0] == "2":  # written before tokens existed
-        parts[0] = _VERSION
+    if len(parts) == 10 and parts[0] == "2":
         parts[9:] = ["", "", ""]
-    if len(parts) != 12 or parts[0] != _VERSION:
+    elif len(parts) != 12 or parts[0] != "3":
         return None
     _, user_id, digest, created, expires, last_used, lifetime, login_type, ip = parts[:9]
     scopes, allow_list, token_name = parts[9:]
-    raw = base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4))
     return Session(
         id=key_id,
         user_id=user_id,
-        hashed_secret=raw.hex(),
+        hashed_secret=_unb64(digest).hex(),
         created_at=int(created) / 1000,
         expires_at=int(expires) / 1000,
         last_used=int(last_used) / 1000,
@@ -120,27 +177,23 @@ def _expire_at(ts: float) -> int:
 
 
 class RedisSessionStore:
-    """SessionStore on Redis, plus a per-user index so that all of a user's sessions and
-    tokens can go, and a per-user hash of token names."""
+    """SessionStore on Redis: one string per session or token, plus a per-user hash of token
+    names. Revoking all of a user's sessions raises the user's session epoch."""
 
     def __init__(
         self, redis: Redis, max_lifetime: float, changes: RedisChangeFeed | None = None
     ) -> None:
-        """`max_lifetime`: the longest a session may live (the index's least TTL; a token
-        raises its user's index TTL to its own expiry)."""
+        """`max_lifetime`: the longest a session may live (the token-name hash's least TTL; a
+        token raises it to its own expiry)."""
         self._redis = redis
         self._changes = changes
-        self._index_ttl = math.ceil(max_lifetime) + EXPIRED_KEPT + 60
+        self._names_ttl = math.ceil(max_lifetime) + EXPIRED_KEPT + 60
         self._extend = redis.register_script(_EXTEND)
-        self._index = redis.register_script(_INDEX)
         self._reserve = redis.register_script(_RESERVE)
         self._unindex = redis.register_script(_UNINDEX)
+        self._revoke_all = redis.register_script(_REVOKE_ALL)
 
     async def put(self, session: Session) -> None:
-        # Index first: a session that exists is always reachable from its user's index.
-        await self._index(
-            keys=[keys.user_sessions(session.user_id)], args=[session.id, self._index_ttl]
-        )
         await self._redis.set(
             keys.session(session.id), _pack(session), exat=_expire_at(session.expires_at)
         )
@@ -162,18 +215,17 @@ class RedisSessionStore:
         return int(written) == 2
 
     async def put_token(self, token: Session) -> bool:
-        user_id = token.user_id
-        index = [keys.user_sessions(user_id), keys.user_tokens(user_id)]
-        ttl = max(self._index_ttl, _expire_at(token.expires_at) - math.floor(token.created_at) + 60)
+        names = keys.user_tokens(token.user_id)
+        ttl = max(self._names_ttl, _expire_at(token.expires_at) - math.floor(token.created_at) + 60)
         args: list[str | int] = [token.id, ttl, token.token_name]
-        if not await self._reserve(keys=index, args=[*args, ""]):
-            held = cast(str | None, await self._redis.hget(index[1], token.token_name))
+        if not await self._reserve(keys=[names], args=[*args, ""]):
+            held = cast(str | None, await self._redis.hget(names, token.token_name))
             if held is None:
                 return False
             current = await self.get(held)
             if current is not None and current.expires_at > token.created_at:
                 return False  # the name belongs to a live token
-            if not await self._reserve(keys=index, args=[*args, held]):
+            if not await self._reserve(keys=[names], args=[*args, held]):
                 return False
         await self._redis.set(
             keys.session(token.id), _pack(token), exat=_expire_at(token.expires_at)
@@ -199,21 +251,22 @@ class RedisSessionStore:
 
     async def delete(self, session: Session) -> bool:
         removed = int(await self._redis.delete(keys.session(session.id)))
-        await self._unindex(
-            keys=[keys.user_sessions(session.user_id), keys.user_tokens(session.user_id)],
-            args=[session.id, session.token_name],
-        )
+        if session.token_name:
+            await self._unindex(
+                keys=[keys.user_tokens(session.user_id)], args=[session.id, session.token_name]
+            )
         if self._changes is not None:
             await self._changes.publish("session", session.id)
         return removed > 0
 
     async def delete_all(self, user_id: str) -> None:
-        index = keys.user_sessions(user_id)
-        ids = cast(set[str], await self._redis.smembers(index))
+        # The epoch first: from here on, no session or token of the user authenticates.
+        # Sessions then age out with their TTL; tokens (which may live for years) go now.
+        await self._revoke_all(keys=[keys.user(user_id)])
+        names = keys.user_tokens(user_id)
+        ids = list(cast(dict[str, str], await self._redis.hgetall(names)).values())
         for key_id in ids:
             await self._redis.delete(keys.session(key_id))
-        if ids:
-            await self._redis.srem(index, *ids)
-        await self._redis.delete(keys.user_tokens(user_id))
+        await self._redis.delete(names)
         if self._changes is not None:
             await self._changes.publish("user", user_id)

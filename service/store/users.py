@@ -176,6 +176,7 @@ def _decode(raw: dict[str, str]) -> User:
         last_seen_at=float(raw["last_seen_at"]),
         name=raw.get("name", ""),
         sessions_valid_after=float(raw.get("sessions_valid_after", "0")),
+        session_epoch=int(raw.get("session_epoch", "0")),
         links=links,
         retired_password_hash=raw.get("retired_password_hash", ""),
     )
@@ -264,6 +265,7 @@ class RedisUserStore:
                 "roles",
                 "orgs",
                 "joined",
+                "session_epoch",  # raised only by the session store (revoking all sessions)
             ):
                 raise ValueError(f"cannot update user field {name!r}")
             args += [name, _encode(name, value)]

@@ -193,7 +193,7 @@ async def test_post_users_disabled_password_auth(make_client: MakeClient) -> Non
     assert resp.status == 201
     user_id = (await resp.json())["user_id"]
     # Password login is off: sign the owner in with a session issued directly.
-    token = await client.app[keys.SESSIONS].issue(user_id, "password", "127.0.0.1")
+    token = await client.app[keys.SESSIONS].issue(user_id, "password", "127.0.0.1", epoch=0)
     resp = await client.post(
         USERS,
         json={**NEW, "organization_ids": ["00000000-0000-0000-0000-000000000000"]},

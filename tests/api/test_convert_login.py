@@ -81,7 +81,9 @@ async def test_password_is_rechecked(client: Client, make_user: MakeUser) -> Non
     )
     assert resp.status == 401
     assert await resp.json() == {"message": "Incorrect email or password."}
-    token = await client.app[keys.SESSIONS].issue(oidc.id, "oidc", "127.0.0.1")
+    token = await client.app[keys.SESSIONS].issue(
+        oidc.id, "oidc", "127.0.0.1", epoch=oidc.session_epoch
+    )
     for password in ("anything", "hunter2"):
         resp = await client.post(
             "/api/v2/users/me/convert-login",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from service import keys
 from service.app import create_app
@@ -246,6 +247,44 @@ async def test_revoke_all_kills_every_session(client: Client, make_user: MakeUse
     for token in tokens:
         resp = await client.get(ME, headers={"Coder-Session-Token": token})
         assert (await resp.json())["detail"] == "API key is invalid."
+
+
+async def test_revoked_session_stays_refused_and_new_one_works(
+    make_client: MakeClient, make_user: MakeUser, redis_url: str
+) -> None:
+    """Revoking all sessions (no per-user index: the user's epoch rises) refuses an old
+    session on every replica, also by its id on the keys route, and deletes its record at the
+    next use; a session issued at the same instant after the revocation works."""
+    import redis.asyncio as aioredis
+
+    from service.store import keys as store_keys
+
+    a = await make_client()
+    b = await make_client()
+    user = await make_user("dan@corp.example")
+    old = await login(a, "dan@corp.example")
+    assert (await b.get(ME, headers={"Coder-Session-Token": old})).status == 200
+    await a.app[keys.SESSIONS].revoke_all(user.id)
+    new = await login(a, "dan@corp.example")  # the fake clock has not moved
+    key_id = old.split("-")[0]
+    resp = await a.get(f"/api/v2/users/me/keys/{key_id}", headers={"Coder-Session-Token": new})
+    assert resp.status == 404
+    probe = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await probe.exists(store_keys.session(key_id)) == 1  # still there, void
+        resp = await a.get(ME, headers={"Coder-Session-Token": old})
+        assert (await resp.json())["detail"] == "API key is invalid."
+        assert await probe.exists(store_keys.session(key_id)) == 0  # deleted at that use
+        # The other replica had it cached: the change feed evicts it.
+        deadline = time.monotonic() + 5
+        while (await b.get(ME, headers={"Coder-Session-Token": old})).status != 401:
+            assert time.monotonic() < deadline, "the other replica still accepts the session"
+            await asyncio.sleep(0.05)
+        for replica in (a, b):
+            resp = await replica.get(ME, headers={"Coder-Session-Token": new})
+            assert resp.status == 200
+    finally:
+        await probe.aclose()
 
 
 async def test_token_presented_before_login_is_never_promoted(

@@ -83,8 +83,10 @@ async def test_store_suite(client: Redis) -> None:
     assert await sessions.get(session.id) == session
     await sessions.extend(session.id, now + 120, now + 1)
     assert (await sessions.get(session.id)).expires_at == now + 120  # type: ignore[union-attr]
+    # Revoking all of a user's sessions raises the user's epoch above the session's.
     await sessions.delete_all(user.id)
-    assert await sessions.get(session.id) is None
+    revoked = await users.get(user.id)
+    assert revoked is not None and revoked.session_epoch == session.epoch + 1
 
     limiter = RedisRateLimiter(client, time.time)
     decisions = [await limiter.hit(f"ip|{tag}", [("a", 2), ("b", 5)], 60) for _ in range(3)]
@@ -141,6 +143,11 @@ async def test_tokens_objects_and_groups_suite(client: Redis) -> None:
     assert await sessions.extend(token.id, token.expires_at, now + 1)  # the first use
     assert not await sessions.extend(token.id, token.expires_at, now + 2)
     assert await sessions.delete(token)
+    assert await sessions.tokens_of(user.id) == []
+    # Revoking all of a user's sessions deletes the tokens at once, names and all.
+    assert await sessions.put_token(token)
+    await sessions.delete_all(user.id)
+    assert await sessions.get(token.id) is None
     assert await sessions.tokens_of(user.id) == []
 
     objects = RedisObjectStore(client)
