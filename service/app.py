@@ -11,7 +11,6 @@ import secrets
 import signal
 import socket
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from aiohttp import web
@@ -25,7 +24,7 @@ from service.auth.devices import DeviceCookies
 from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
 from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPolicy, derive_key
-from service.auth.passwords import PasswordHasher, Passwords
+from service.auth.passwords import PasswordHasher, Passwords, hashing_pool
 from service.auth.ratelimit import LocalFirstLimiter
 from service.auth.registry import Registry
 from service.auth.sessions import SessionManager
@@ -155,7 +154,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     log.info("policy loaded", extra={"policy_version": policies.current.version})
 
     redis = connect(settings.redis_url, settings.redis_timeout)
-    pool = ThreadPoolExecutor(max_workers=settings.hash_workers, thread_name_prefix="hash")
+    pool = hashing_pool(settings.hash_workers, settings.hash_nice)
     try:
         hasher = PasswordHasher(
             settings.argon2_memory_cost, settings.argon2_time_cost, settings.argon2_parallelism

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(2, ge=1)
     argon2_parallelism: int = Field(1, ge=1)
     hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # How far below the event loop the hashing threads run (Linux nice steps; 0: equal).
+    hash_nice: int = Field(10, ge=0, le=19)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout: Duration = 30
     reuse_port: bool = False

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -117,6 +120,25 @@ def is_supported_hash(stored: str) -> bool:
             return False
         return True
     return False
+
+
+def hashing_pool(workers: int, nice: int) -> ThreadPoolExecutor:
+    """The threads that hash passwords, each `nice` steps below the event loop's priority
+    (Linux schedules threads one by one). When logins saturate the cores, the loop (every
+    other request) still gets the CPU first, and hashing takes all that is left; with 0, or
+    where a thread's priority cannot be set, they run at the loop's."""
+
+    def lower_priority() -> None:
+        if nice > 0 and hasattr(os, "setpriority"):
+            # Not allowed here: hashing simply competes as an equal.
+            with contextlib.suppress(OSError):
+                thread = threading.get_native_id()  # starts at its creator's niceness
+                base = os.getpriority(os.PRIO_PROCESS, thread)
+                os.setpriority(os.PRIO_PROCESS, thread, min(19, base + nice))
+
+    return ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="hash", initializer=lower_priority
+    )
 
 
 class Passwords:

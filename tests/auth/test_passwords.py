@@ -78,3 +78,21 @@ def test_supported_hash_detection(owasp: PasswordHasher) -> None:
     """Importable hashes: argon2 and Coder PBKDF2."""
     assert is_supported_hash(SPEC_VECTOR)
     assert is_supported_hash(owasp.hash("x"))
+
+
+def test_hashing_threads_yield_to_the_event_loop() -> None:
+    """The hashing pool's threads run HASH_NICE steps below the thread that made them (so
+    logins cannot starve the event loop), and with 0 at its priority."""
+    import os
+    import threading
+
+    from service.auth.passwords import hashing_pool
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for nice, expected in ((7, min(19, base + 7)), (0, base)):
+        pool = hashing_pool(1, nice)
+        try:
+            thread = pool.submit(threading.get_native_id).result()
+            assert pool.submit(os.getpriority, os.PRIO_PROCESS, thread).result() == expected
+        finally:
+            pool.shutdown()
