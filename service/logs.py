@@ -6,8 +6,9 @@ import contextvars
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -70,6 +71,58 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(out, default=str)
 
 
+class BufferedLineHandler(logging.StreamHandler[TextIO]):
+    """Writes formatted lines in batches: one write for many lines instead of one each.
+
+    A line waits at most `max_delay` seconds (a timer thread flushes), or until `max_bytes`
+    are pending; a WARNING or worse is written at once, with every line before it, in order.
+    Everything pending is written at exit (`logging.shutdown` flushes handlers). Measured in
+    bench/: a write per access-log line cost about a fifth of an authcheck request.
+    """
+
+    def __init__(self, stream: TextIO, max_bytes: int = 64 * 1024, max_delay: float = 0.5):
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._size = 0
+        self._max_bytes = max_bytes
+        self._max_delay = max_delay
+        self._timer: threading.Timer | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # logging's own contract: report it, never raise
+            self.handleError(record)
+            return
+        self._pending.append(line)
+        self._size += len(line)
+        if record.levelno >= logging.WARNING or self._size >= self._max_bytes:
+            self.flush()
+        elif self._timer is None:
+            self._timer = threading.Timer(self._max_delay, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._pending:
+                data = "".join(self._pending)
+                self._pending.clear()
+                self._size = 0
+                self.stream.write(data)
+            self.stream.flush()
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+
 def configure_logging(level: str) -> None:
     """Send JSON logs to stderr at `level`."""
     # No line says where in the code, or in which thread or process, it was written: skip
@@ -78,7 +131,7 @@ def configure_logging(level: str) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BufferedLineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

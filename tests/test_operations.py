@@ -176,3 +176,40 @@ async def test_audit_trail(make_client: MakeClient, smtp: RecordingSmtp, redis_u
     printed = run(redis_url, "audit", "tail", "-n", "3")
     assert printed.returncode == 0
     assert [json.loads(line)["event"] for line in printed.stdout.splitlines()][-1] == "rate_limited"
+
+
+def test_log_lines_are_batched_in_order_and_never_lost() -> None:
+    """The log handler writes INFO lines in batches, within its delay; a WARNING goes out at
+    once with every line before it, in order; a flush (as at exit) writes what is left."""
+    import io
+    import time
+
+    from service.logs import BufferedLineHandler
+
+    stream = io.StringIO()
+    handler = BufferedLineHandler(stream, max_bytes=1 << 20, max_delay=0.2)
+    logger = logging.getLogger("authsvc.test-buffered")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("one")
+        logger.info("two")
+        assert stream.getvalue() == ""  # batched
+        logger.warning("three")
+        assert stream.getvalue().split() == ["one", "two", "three"]
+        logger.info("four")
+        deadline = time.monotonic() + 5
+        while "four" not in stream.getvalue():  # the timer writes it
+            assert time.monotonic() < deadline, "a batched line was never written"
+            time.sleep(0.02)
+        logger.info("five")
+        handler.flush()
+        assert stream.getvalue().split() == ["one", "two", "three", "four", "five"]
+        big = BufferedLineHandler(stream, max_bytes=10, max_delay=60)
+        logger.addHandler(big)
+        logger.info("a line longer than ten bytes")  # past max_bytes: written at once
+        assert stream.getvalue().endswith("a line longer than ten bytes\n")
+    finally:
+        logger.handlers.clear()
+        handler.close()
