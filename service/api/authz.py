@@ -13,18 +13,18 @@ from service.api.responses import json_response
 from service.authz.authcheck import Caller, Check
 from service.middleware import authenticated, read_body
 
-_OBJECT_STRINGS = ("resource_type", "owner_id", "organization_id", "resource_id")
-
-
-def _or_zero(value: Any, zero: Any) -> Any:
-    """Go leaves a field it reads as null (or does not find) at its zero value."""
-    return zero if value is None else value
+_NO_OBJECT: dict[str, Any] = {}
 
 
 def _well_typed_checks(raw: Any) -> dict[str, Check] | None:
     """The batch as Checks in one pass when every field has its Go type (nulls read as zero
     values, unknown keys ignored, as Go decodes); None when anything does not, so that the
-    binder answers with Go's error."""
+    binder answers with Go's error.
+
+    Every request runs this over up to hundreds of checks, so it is written out field by
+    field (no helper calls or generators per field: measured in bench/, it cost as much as
+    validating the batch with pydantic).
+    """
     if not isinstance(raw, dict):
         return None
     batch = raw.get("checks")
@@ -35,18 +35,45 @@ def _well_typed_checks(raw: Any) -> dict[str, Check] | None:
     out: dict[str, Check] = {}
     for key, check in batch.items():
         if check is None:
-            check = {}
+            check = _NO_OBJECT
         elif not isinstance(check, dict):
             return None
-        action = _or_zero(check.get("action"), "")
-        obj = _or_zero(check.get("object"), {})
-        if type(action) is not str or not isinstance(obj, dict):
+        action = check.get("action")
+        if action is None:
+            action = ""
+        elif type(action) is not str:
             return None
-        fields = [_or_zero(obj.get(name), "") for name in _OBJECT_STRINGS]
-        any_org = _or_zero(obj.get("any_org"), False)
-        if any(type(v) is not str for v in fields) or type(any_org) is not bool:
+        obj = check.get("object")
+        if obj is None:
+            obj = _NO_OBJECT
+        elif not isinstance(obj, dict):
             return None
-        out[key] = Check(action, fields[0], fields[1], fields[2], fields[3], any_org)
+        resource_type = obj.get("resource_type")
+        if resource_type is None:
+            resource_type = ""
+        elif type(resource_type) is not str:
+            return None
+        owner_id = obj.get("owner_id")
+        if owner_id is None:
+            owner_id = ""
+        elif type(owner_id) is not str:
+            return None
+        organization_id = obj.get("organization_id")
+        if organization_id is None:
+            organization_id = ""
+        elif type(organization_id) is not str:
+            return None
+        resource_id = obj.get("resource_id")
+        if resource_id is None:
+            resource_id = ""
+        elif type(resource_id) is not str:
+            return None
+        any_org = obj.get("any_org")
+        if any_org is None:
+            any_org = False
+        elif type(any_org) is not bool:
+            return None
+        out[key] = Check(action, resource_type, owner_id, organization_id, resource_id, any_org)
     return out
 
 
