@@ -51,9 +51,15 @@ class JsonFormatter(logging.Formatter):
     `time.gmtime` (UTC, milliseconds, `+00:00`) and the object encoded by orjson.
     """
 
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
     def format(self, record: logging.LogRecord) -> str:
         created = record.created
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+        second, stamp = self._second
+        if int(created) != second:  # a busy replica writes many lines per second
+            second = int(created)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, stamp)
         out = {
             "time": f"{stamp}.{int(created * 1000) % 1000:03d}+00:00",
             "level": record.levelname.lower(),

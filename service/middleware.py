@@ -35,6 +35,7 @@ from service.store.redis import STORE_ERRORS
 log = logging.getLogger("authsvc.access")
 
 API_PREFIX: Final = "/api/v2/"
+AUTHCHECK_ROUTE: Final = "/api/v2/authcheck"
 RATE_WINDOW: Final = 60.0
 # Coder's login rate-limit group (coderd.go): these share the stricter per-IP limit.
 LOGIN_GROUP: Final = frozenset(
@@ -159,14 +160,21 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         if event and keys.AUDIT in request.app:
             await request.app[keys.AUDIT].append(_audit_record(request, event, route, status))
         # Never the query string: it may carry a session token (coder_session_token=...).
-        log.info(
-            "%s %s %d %.1fms",
-            request.method,
-            request.path,
-            status,
-            elapsed * 1000,
-            extra={"client_ip": request[keys.CLIENT_IP]},
-        )
+        # An authcheck that succeeded is logged at DEBUG, as Coder's request logger logs
+        # every success: it is the call every page and service makes, at rates where a line
+        # each costs a good part of the request (measured in bench/); the metrics count them
+        # all. Every other request, and any authcheck that failed, is logged at INFO.
+        level = logging.DEBUG if status < 400 and route == AUTHCHECK_ROUTE else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "%s %s %d %.1fms",
+                request.method,
+                request.path,
+                status,
+                elapsed * 1000,
+                extra={"client_ip": request[keys.CLIENT_IP]},
+            )
 
 
 def _envelope(error: ApiError) -> web.Response:

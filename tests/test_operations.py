@@ -213,3 +213,28 @@ def test_log_lines_are_batched_in_order_and_never_lost() -> None:
     finally:
         logger.handlers.clear()
         handler.close()
+
+
+async def test_successful_authchecks_are_logged_at_debug(
+    client: Client, make_user: MakeUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An authcheck that succeeds writes its access line at DEBUG (as Coder logs successes);
+    one that fails, and every other request, at INFO."""
+    await make_user("log@corp.example")
+    token = await login(client, "log@corp.example")
+    headers = {"Coder-Session-Token": token}
+    body = {"checks": {"c": {"action": "read", "object": {"resource_type": "workspace"}}}}
+    with caplog.at_level(logging.DEBUG, logger="authsvc.access"):
+        assert (await client.post("/api/v2/authcheck", json=body, headers=headers)).status == 200
+        assert (await client.post("/api/v2/authcheck", json=body)).status == 401
+        assert (await client.get("/api/v2/users/me", headers=headers)).status == 200
+    levels = [
+        (r.levelname, r.getMessage().split(" ")[:3])
+        for r in caplog.records
+        if r.name == "authsvc.access"
+    ]
+    assert levels == [
+        ("DEBUG", ["POST", "/api/v2/authcheck", "200"]),
+        ("INFO", ["POST", "/api/v2/authcheck", "401"]),
+        ("INFO", ["GET", "/api/v2/users/me", "200"]),
+    ]
