@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -103,3 +104,65 @@ async def hgetall_many(redis: Redis, keys: list[str], batch: int = 512) -> list[
             pipe.hgetall(key)
         out += cast(list[dict[str, str]], await pipe.execute())
     return out
+
+
+class CoalescedReader:
+    """GETs asked for in the same turn of the event loop, sent as one pipeline.
+
+    Concurrent requests that each need a key (a session not cached in the process) share one
+    round trip: the first asks for a flush on the next turn, the others join it. A failure of
+    the round trip fails every caller waiting on it with the same error (an outage is a 503
+    for each). Works on every backend: a Cluster pipeline splits the GETs by node.
+    """
+
+    def __init__(self, redis: Redis, max_batch: int = 256) -> None:
+        self._redis = redis
+        self._max_batch = max_batch
+        self._pending: dict[str, list[asyncio.Future[str | None]]] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+        self.round_trips = 0  # for tests and the benchmark
+
+    async def get(self, key: str) -> str | None:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[str | None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.setdefault(key, []).append(waiter)
+        if len(self._pending) >= self._max_batch:
+            self._flush()
+        return await waiter
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        if batch:
+            task = asyncio.ensure_future(self._fetch(batch))
+            self._flushes.add(task)  # held until done (the loop keeps only weak references)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _fetch(self, batch: dict[str, list[asyncio.Future[str | None]]]) -> None:
+        keys = list(batch)
+        self.round_trips += 1
+        try:
+            if len(keys) == 1:
+                values = [await self._redis.get(keys[0])]
+            else:
+                pipe = self._redis.pipeline(transaction=False)
+                for key in keys:
+                    pipe.get(key)
+                values = await pipe.execute()
+        except BaseException as exc:  # every waiter gets the round trip's own outcome
+            for waiters in batch.values():
+                for waiter in waiters:
+                    if waiter.done():
+                        continue
+                    if isinstance(exc, Exception):
+                        waiter.set_exception(exc)
+                    else:
+                        waiter.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for key, value in zip(keys, values, strict=True):
+            for waiter in batch[key]:
+                if not waiter.done():
+                    waiter.set_result(cast(str | None, value))

@@ -11,7 +11,7 @@ from typing import cast
 from service.auth.sessions import ALLOW_ALL, FULL_SCOPE, Session
 from service.store import keys
 from service.store.changes import RedisChangeFeed
-from service.store.redis import Redis
+from service.store.redis import CoalescedReader, Redis
 
 # Scripts, not MULTI: atomic on standalone, Sentinel and Cluster alike (one slot each).
 # There is no per-user index of sessions: revoking all of a user's sessions raises the
@@ -186,6 +186,7 @@ class RedisSessionStore:
         """`max_lifetime`: the longest a session may live (the token-name hash's least TTL; a
         token raises it to its own expiry)."""
         self._redis = redis
+        self._reads = CoalescedReader(redis)
         self._changes = changes
         self._names_ttl = math.ceil(max_lifetime) + EXPIRED_KEPT + 60
         self._extend = redis.register_script(_EXTEND)
@@ -199,7 +200,9 @@ class RedisSessionStore:
         )
 
     async def get(self, key_id: str) -> Session | None:
-        value = cast(str | None, await self._redis.get(keys.session(key_id)))
+        # Concurrent lookups (requests whose session the process has not cached) share a
+        # round trip.
+        value = await self._reads.get(keys.session(key_id))
         return _unpack(key_id, value) if value else None
 
     async def extend(self, key_id: str, expires_at: float, last_used: float) -> bool:

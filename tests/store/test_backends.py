@@ -81,6 +81,14 @@ async def test_store_suite(client: Redis) -> None:
     )
     await sessions.put(session)
     assert await sessions.get(session.id) == session
+    # Concurrent lookups share one pipelined round trip (across slots on the Cluster).
+    others = [replace(session, id=f"{i}{tag[-9:]}") for i in range(8)]
+    for other in others:
+        await sessions.put(other)
+    found = await asyncio.gather(*[sessions.get(o.id) for o in [*others, session]])
+    assert found == [*others, session]
+    pair = await asyncio.gather(sessions.get("nosuchkey0"), sessions.get(session.id))
+    assert list(pair) == [None, session]
     await sessions.extend(session.id, now + 120, now + 1)
     assert (await sessions.get(session.id)).expires_at == now + 120  # type: ignore[union-attr]
     # Revoking all of a user's sessions raises the user's epoch above the session's.
