@@ -74,6 +74,13 @@ class TokenScope:
             decision = self._memo[key] = self._decide(action, obj)
         return decision
 
+    def allows_type(self, action: str, type_: str) -> bool:
+        """`allows` for an object given by its type alone (no id: authcheck's hot path)."""
+        decision = self._memo.get((action, type_, ""))
+        if decision is None:
+            return self.allows(action, Obj(type_))
+        return decision
+
     def _decide(self, action: str, obj: Obj) -> bool:
         if self.perms.value(obj.type, action) != 1:
             return False

@@ -1,5 +1,6 @@
-"""authcheck's two evaluation paths agree: the role-only fast path (no stored objects, no
-token scope) answers every batch exactly as the full path does, errors included."""
+"""authcheck's two evaluation paths agree: the fast path for batches that name no stored
+object answers every batch exactly as the full path does, for sessions and scoped tokens
+alike, errors included."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from service.authz.authcheck import AuthChecker, Caller, Check, PolicyHolder, Re
 from service.authz.objects import ObjectStore
 from service.authz.policy import RoleSet
 from service.authz.resources import load_resources
+from service.authz.scopes import ScopeCatalog, load_scopes
 from service.errors import ApiError
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -33,10 +35,17 @@ class _NoStore:
         raise AssertionError("the store was asked")
 
 
+_table = load_resources(CONFIG / "resources.yaml")
 _checker = AuthChecker(
-    PolicyHolder(CONFIG, load_resources(CONFIG / "resources.yaml")),
-    ResourceResolver(cast(ObjectStore, _NoStore())),
+    PolicyHolder(CONFIG, _table), ResourceResolver(cast(ObjectStore, _NoStore()))
 )
+# One catalog per path: each compiles its own scopes, so neither reads the other's memo.
+_catalogs = (
+    load_scopes(CONFIG / "scopes.yaml", _table),
+    load_scopes(CONFIG / "scopes.yaml", _table),
+)
+SCOPE_NAMES = [*_catalogs[0].external, "coder:all", "no:such-scope"]
+ALLOW_LIST = ["*:*", "workspace:*", "template:*", f"workspace:{ME}", f"*:{ME}", "user:*"]
 
 checks = st.builds(
     Check,
@@ -56,6 +65,21 @@ role_sets = st.builds(
 )
 
 
+token_scopes = st.one_of(
+    st.none(),
+    st.tuples(
+        st.lists(st.sampled_from(SCOPE_NAMES), min_size=1, max_size=3, unique=True).map(tuple),
+        st.lists(st.sampled_from(ALLOW_LIST), min_size=1, max_size=3, unique=True).map(tuple),
+    ),
+)
+
+
+def _caller(
+    roles: RoleSet, scope: tuple[tuple[str, ...], tuple[str, ...]] | None, catalog: ScopeCatalog
+) -> Caller:
+    return Caller(ME, roles, None if scope is None else catalog.compile(*scope))
+
+
 def _outcome(call: Callable[[], dict[str, bool]]) -> object:
     try:
         return call()
@@ -64,11 +88,20 @@ def _outcome(call: Callable[[], dict[str, bool]]) -> object:
 
 
 @settings(max_examples=300, deadline=None)
-@given(roles=role_sets, batch=st.dictionaries(st.text(max_size=8), checks, max_size=12))
-def test_role_only_path_equals_full_path(roles: RoleSet, batch: dict[str, Check]) -> None:
-    """For any roles and any batch without resource ids, both paths give the same answers,
-    or the same 400 for the same key."""
-    caller = Caller(ME, roles)
-    fast = _outcome(lambda: _checker.answer_by_roles(caller, batch))
-    full = _outcome(lambda: asyncio.run(_checker.answer_in_full(caller, batch)))
+@given(
+    roles=role_sets,
+    scope=token_scopes,
+    batch=st.dictionaries(st.text(max_size=8), checks, max_size=12),
+)
+def test_fast_path_equals_full_path(
+    roles: RoleSet,
+    scope: tuple[tuple[str, ...], tuple[str, ...]] | None,
+    batch: dict[str, Check],
+) -> None:
+    """For any roles, any token scope (or none) and any batch without resource ids, both
+    paths give the same answers, or the same 400 for the same key."""
+    fast_caller = _caller(roles, scope, _catalogs[0])
+    full_caller = _caller(roles, scope, _catalogs[1])
+    fast = _outcome(lambda: _checker.answer_by_type(fast_caller, batch))
+    full = _outcome(lambda: asyncio.run(_checker.answer_in_full(full_caller, batch)))
     assert fast == full
