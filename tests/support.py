@@ -342,9 +342,19 @@ class ServeProcess:
         )
         try:
             wait_ready(lambda: self.get("/healthz").close(), self.process, 20, "serve")
+            if port is not None:
+                # A port shared with another process (SO_REUSEPORT) answers before this one
+                # listens: wait for this process's own word.
+                wait_ready(self._listening, self.process, 20, "serve (listening)")
         except RuntimeError:
             self.stop()
             raise
+
+    def _listening(self) -> None:
+        # pread: the process writes through the same open file, whose offset must not move.
+        fd = self._log.fileno()
+        if b'"listening on http' not in os.pread(fd, os.fstat(fd).st_size, 0):
+            raise OSError("not listening yet")
 
     @property
     def url(self) -> str:
