@@ -68,9 +68,9 @@ class Authenticator:
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._by_user: dict[str, set[str]] = {}
         self._by_session: dict[str, str] = {}
-        # Users by id, for as long as tokens: a token not yet cached whose user is costs one
-        # round trip (its session) instead of two.
-        self._users_cache: OrderedDict[str, tuple[User, float]] = OrderedDict()
+        # Users by id (with their compiled role sets), for as long as tokens: a token not yet
+        # cached whose user is costs one round trip (its session) instead of two.
+        self._users_cache: OrderedDict[str, tuple[User, RoleSet, float]] = OrderedDict()
 
     async def authenticate(self, token: str) -> Actor:
         """Verify the token, load the user, apply Coder's status rules."""
@@ -93,9 +93,11 @@ class Authenticator:
         session, refreshed, first_use = await self._sessions.verify_use(token)
         if first_use and self._on_first_use is not None:
             await self._on_first_use(session)
-        user = await self._user(session.user_id)
+        found = await self._user(session.user_id)
+        user, roles = found if found is not None else (None, None)
         if (
             user is None
+            or roles is None
             or session.epoch < user.session_epoch
             or session.created_at < user.sessions_valid_after
         ):
@@ -123,21 +125,24 @@ class Authenticator:
             if self._scopes is not None and session.is_token
             else None
         )
-        return Actor(
-            user=user, session=session, roles=RoleSet.of(user.roles, user.orgs), scope=scope
-        )
+        # `updates` never touch roles: the role set read with the user still holds.
+        return Actor(user=user, session=session, roles=roles, scope=scope)
 
-    async def _user(self, user_id: str) -> User | None:
+    async def _user(self, user_id: str) -> tuple[User, RoleSet] | None:
+        """The user and its role set, from the cache while it is fresh."""
         cached = self._users_cache.get(user_id) if self._ttl > 0 else None
-        if cached is not None and self._monotonic() - cached[1] < self._ttl:
-            return cached[0]
+        if cached is not None and self._monotonic() - cached[2] < self._ttl:
+            return cached[0], cached[1]
         user = await self._users.get(user_id)
-        if user is not None and self._ttl > 0:
-            self._users_cache[user_id] = (user, self._monotonic())
+        if user is None:
+            return None
+        roles = RoleSet.of(user.roles, user.orgs)
+        if self._ttl > 0:
+            self._users_cache[user_id] = (user, roles, self._monotonic())
             self._users_cache.move_to_end(user_id)
             while len(self._users_cache) > CACHE_SIZE:
                 self._users_cache.popitem(last=False)
-        return user
+        return user, roles
 
     def _remember(self, token: str, actor: Actor) -> None:
         self._evict(token)

@@ -90,7 +90,11 @@ def _pack_user(user_id: str) -> str:
 def _unpack_user(text: str) -> str:
     if text[:1] == "~":
         return _unb64(text[1:]).decode()
-    return str(uuid.UUID(bytes=_unb64(text)))
+    raw = _unb64(text)
+    if len(raw) != 16:
+        raise ValueError("a packed user id is 16 bytes")
+    h = raw.hex()  # str(uuid.UUID(bytes=raw)), at a third of the cost
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _pack(session: Session) -> str:
