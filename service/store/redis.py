@@ -107,16 +107,19 @@ async def hgetall_many(redis: Redis, keys: list[str], batch: int = 512) -> list[
 
 
 class CoalescedReader:
-    """GETs asked for in the same turn of the event loop, sent as one pipeline.
+    """GETs asked for in the same turn of the event loop, sent as one MGET (a pipeline on a
+    Cluster).
 
     Concurrent requests that each need a key (a session not cached in the process) share one
     round trip: the first asks for a flush on the next turn, the others join it. A failure of
     the round trip fails every caller waiting on it with the same error (an outage is a 503
-    for each). Works on every backend: a Cluster pipeline splits the GETs by node.
+    for each).
     """
 
     def __init__(self, redis: Redis, max_batch: int = 256) -> None:
         self._redis = redis
+        # One MGET where every key lives on one server; a Cluster's keys spread over slots.
+        self._cluster = isinstance(redis, RedisCluster)
         self._max_batch = max_batch
         self._pending: dict[str, list[asyncio.Future[str | None]]] = {}
         self._flushes: set[asyncio.Task[None]] = set()
@@ -145,11 +148,13 @@ class CoalescedReader:
         try:
             if len(keys) == 1:
                 values = [await self._redis.get(keys[0])]
-            else:
+            elif self._cluster:
                 pipe = self._redis.pipeline(transaction=False)
                 for key in keys:
                     pipe.get(key)
                 values = await pipe.execute()
+            else:
+                values = await self._redis.mget(keys)
         except BaseException as exc:  # every waiter gets the round trip's own outcome
             for waiters in batch.values():
                 for waiter in waiters:
