@@ -94,16 +94,15 @@ class Authenticator:
         if first_use and self._on_first_use is not None:
             await self._on_first_use(session)
         found = await self._user(session.user_id)
-        user, roles = found if found is not None else (None, None)
         if (
-            user is None
-            or roles is None
-            or session.epoch < user.session_epoch
-            or session.created_at < user.sessions_valid_after
+            found is None
+            or session.epoch < found[0].session_epoch
+            or session.created_at < found[0].sessions_valid_after
         ):
             # The user is gone, or revoked every session since this one was made.
             await self._sessions.revoke(session)
             raise signed_out("API key is invalid.")
+        user, roles = found
         updates: dict[str, object] = {}
         if refreshed or user.last_seen_at < session.last_used - LAST_SEEN_GRANULARITY:
             # Written with the hourly session refresh, as Coder does, or on a new session's
