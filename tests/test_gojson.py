@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service import gojson
 
@@ -61,3 +63,18 @@ def test_encoder_escapes_like_go() -> None:
         b'{"m":"\\u003ca href=\'x\'\\u003e\\u0026\\u2028"}\n'
     )
     assert gojson.encode({"k": "\u00e9"}) == '{"k":"\u00e9"}\n'.encode()
+
+
+@given(st.dictionaries(st.text(alphabet=st.characters(codec="utf-8")), st.booleans(), max_size=8))
+def test_flags_encode_as_the_general_encoder_does(answers: dict[str, bool]) -> None:
+    """authcheck's fast encoder writes exactly what `encode` writes, for any keys (control
+    characters, HTML characters, U+2028/9, any script)."""
+    assert gojson.encode_flags(answers) == gojson.encode(answers)
+
+
+def test_flags_that_need_html_escapes_take_the_general_way() -> None:
+    """Keys with <, >, & or U+2028/9 come out escaped as Go escapes them."""
+    answers = {"<a&b>\u2028\u2029": True, "plain": False}
+    assert gojson.encode_flags(answers) == (
+        b'{"\\u003ca\\u0026b\\u003e\\u2028\\u2029":true,"plain":false}\n'
+    )

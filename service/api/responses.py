@@ -22,6 +22,16 @@ def json_response(status: int, body: Mapping[str, Any] | list[Any]) -> web.Respo
     )
 
 
+def flags_response(answers: Mapping[str, bool]) -> web.Response:
+    """`json_response(200, answers)` for an object of booleans, encoded the fast way."""
+    return web.Response(
+        status=200,
+        body=gojson.encode_flags(answers),
+        content_type="application/json",
+        charset="utf-8",
+    )
+
+
 def safe_redirect(target: str) -> str:
     """The one redirect check: a same-origin path is followed, anything else becomes "/".
 
