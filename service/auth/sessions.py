@@ -90,8 +90,9 @@ class SessionStore(Protocol):
 
     async def get(self, key_id: str) -> Session | None: ...
 
-    async def extend(self, key_id: str, expires_at: float, last_used: float) -> bool:
-        """Record a use; True when it was the first use of a never-used token."""
+    async def extend(self, session: Session, expires_at: float, last_used: float) -> bool:
+        """Record a use of a session as just read (its record rewritten, never recreated);
+        True when it was the first use of a never-used token."""
         ...
 
     async def delete(self, session: Session) -> bool:
@@ -248,7 +249,7 @@ class SessionManager:
         if due:
             cap = session.created_at + self._max_lifetime
             expires_at = max(session.expires_at, min(now + session.lifetime, cap))
-        first = await self._store.extend(session.id, expires_at, now)
+        first = await self._store.extend(session, expires_at, now)
         return replace(session, expires_at=expires_at, last_used=now), True, first
 
     async def revoke(self, session: Session) -> bool:

@@ -209,15 +209,13 @@ class RedisSessionStore:
         value = await self._reads.get(keys.session(key_id))
         return _unpack(key_id, value) if value else None
 
-    async def extend(self, key_id: str, expires_at: float, last_used: float) -> bool:
-        # Only if it still exists: never resurrect a session deleted meanwhile (logout on
-        # another replica, a password reset).
-        current = await self.get(key_id)
-        if current is None:
-            return False
-        moved = replace(current, expires_at=expires_at, last_used=last_used)
+    async def extend(self, session: Session, expires_at: float, last_used: float) -> bool:
+        # The caller has just read the record: no second read. The script writes only if it
+        # still exists (never resurrecting a session deleted meanwhile: logout on another
+        # replica, a password reset) and tells a token's first use from the stored record.
+        moved = replace(session, expires_at=expires_at, last_used=last_used)
         written = await self._extend(
-            keys=[keys.session(key_id)], args=[_pack(moved), _expire_at(expires_at)]
+            keys=[keys.session(session.id)], args=[_pack(moved), _expire_at(expires_at)]
         )
         return int(written) == 2
 
@@ -271,9 +269,11 @@ class RedisSessionStore:
         # Sessions then age out with their TTL; tokens (which may live for years) go now.
         await self._revoke_all(keys=[keys.user(user_id)])
         names = keys.user_tokens(user_id)
-        ids = list(cast(dict[str, str], await self._redis.hgetall(names)).values())
+        ids = cast(dict[str, str], await self._redis.hgetall(names)).values()
+        pipe = self._redis.pipeline(transaction=False)  # one round trip; any slot layout
         for key_id in ids:
-            await self._redis.delete(keys.session(key_id))
-        await self._redis.delete(names)
+            pipe.delete(keys.session(key_id))
+        pipe.delete(names)
+        await pipe.execute()
         if self._changes is not None:
             await self._changes.publish("user", user_id)

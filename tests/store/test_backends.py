@@ -89,7 +89,7 @@ async def test_store_suite(client: Redis) -> None:
     assert found == [*others, session]
     pair = await asyncio.gather(sessions.get("nosuchkey0"), sessions.get(session.id))
     assert list(pair) == [None, session]
-    await sessions.extend(session.id, now + 120, now + 1)
+    await sessions.extend(session, now + 120, now + 1)
     assert (await sessions.get(session.id)).expires_at == now + 120  # type: ignore[union-attr]
     # Revoking all of a user's sessions raises the user's epoch above the session's.
     await sessions.delete_all(user.id)
@@ -148,8 +148,8 @@ async def test_tokens_objects_and_groups_suite(client: Redis) -> None:
     assert await sessions.get(token.id) == token
     assert await sessions.tokens_of(user.id) == [token]
     assert await sessions.token_named(user.id, "ci|deploy") == token
-    assert await sessions.extend(token.id, token.expires_at, now + 1)  # the first use
-    assert not await sessions.extend(token.id, token.expires_at, now + 2)
+    assert await sessions.extend(token, token.expires_at, now + 1)  # the first use
+    assert not await sessions.extend(token, token.expires_at, now + 2)
     assert await sessions.delete(token)
     assert await sessions.tokens_of(user.id) == []
     # Revoking all of a user's sessions deletes the tokens at once, names and all.
