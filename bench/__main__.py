@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.auth.passwords import PasswordHasher  # noqa: E402
+from service.auth.sessions import Session, hash_secret  # noqa: E402
 from tests.support import ServeProcess, free_port, start_redis  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789"
@@ -219,12 +220,18 @@ def verify_seconds(samples: int = 30) -> float:
     return (time.perf_counter() - start) / samples
 
 
+def browser_session(key_id: str, user_id: str, secret: str, now: float) -> Session:
+    """A day-long password session of `user_id` whose key is `key_id`-`secret`."""
+    return Session(
+        key_id, user_id, hash_secret(secret), now, now + 86400, now, 86400, "password", "10.0.0.1"
+    )
+
+
 async def seed_tokens(redis_url: str, users: int, count: int) -> list[str]:
     """`count` live sessions of `users` new users, written straight into Redis; their tokens."""
     import secrets
     import string
 
-    from service.auth.sessions import Session, hash_secret
     from service.auth.users import NewUser, UserDirectory
     from service.store.redis import connect
     from service.store.sessions import RedisSessionStore
@@ -248,21 +255,7 @@ async def seed_tokens(redis_url: str, users: int, count: int) -> list[str]:
                 key_id = "".join(secrets.choice(alphabet) for _ in range(10))
                 secret = "".join(secrets.choice(alphabet) for _ in range(22))
                 tokens.append(f"{key_id}-{secret}")
-                batch.append(
-                    store.put(
-                        Session(
-                            key_id,
-                            ids[i % users],
-                            hash_secret(secret),
-                            now,
-                            now + 86400,
-                            now,
-                            86400,
-                            "password",
-                            "10.0.0.1",
-                        )
-                    )
-                )
+                batch.append(store.put(browser_session(key_id, ids[i % users], secret, now)))
             await asyncio.gather(*batch)
         return tokens
     finally:
@@ -274,7 +267,6 @@ async def session_memory(redis_url: str, count: int, users: int = 20) -> float:
     `users` users, everything a session costs included (its key, its TTL, what indexes it),
     read once Redis has finished growing its key tables (an incremental rehash holds both the
     old and the new table for a moment)."""
-    from service.auth.sessions import Session, hash_secret
     from service.store.redis import connect
     from service.store.sessions import RedisSessionStore
 
@@ -298,19 +290,7 @@ async def session_memory(redis_url: str, count: int, users: int = 20) -> float:
         # One write at a time on the one connection already open: more connections would
         # add their client buffers to the figure.
         for i in range(count):
-            await store.put(
-                Session(
-                    f"{i:010d}",
-                    ids[i % len(ids)],
-                    hash_secret(str(i)),
-                    now,
-                    now + 86400,
-                    now,
-                    86400,
-                    "password",
-                    "10.0.0.1",
-                )
-            )
+            await store.put(browser_session(f"{i:010d}", ids[i % len(ids)], str(i), now))
         after = await settled()
         await client.flushdb()
         return (after - before) / count
