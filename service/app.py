@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from service import keys
 from service.api import admin, authz, meta, oauth, objects, openapi, otp, tokens, users
+from service.api.batches import BatchReader
 from service.auth.admin import Administration, AdminPolicy
 from service.auth.convert import LoginConversion
 from service.auth.devices import DeviceCookies
@@ -479,6 +480,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[keys.CLOCK] = clock
     app[keys.PAGES] = pages.Pages(settings)
     app[keys.METRICS] = Metrics()
+    app[keys.BATCHES] = BatchReader()
     install_log_hygiene()
     app.cleanup_ctx.append(_state)
     _routes(app)

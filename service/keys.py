@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from service.api.batches import BatchReader
 from service.auth.admin import Administration
 from service.auth.convert import LoginConversion
 from service.auth.devices import DeviceCookies
@@ -55,6 +56,7 @@ RESOURCES = web.AppKey("resources", ResourceTable)
 SCOPES = web.AppKey("scopes", ScopeCatalog)
 POLICIES = web.AppKey("policies", PolicyHolder)
 AUTHCHECK = web.AppKey("authcheck", AuthChecker)
+BATCHES = web.AppKey("batches", BatchReader)
 DEVICES = web.AppKey("devices", DeviceCookies)
 ADMIN = web.AppKey("admin", Administration)
 TOKENS = web.AppKey("tokens", TokenService)

@@ -323,6 +323,24 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, INVALID_JSON, f"http: request body too large (limit {limit} bytes)")
 
 
+def arrived_body(request: web.Request) -> bytes | None:
+    """The request body when all of it has arrived (a small one comes with the headers), read
+    without waiting; None when more is still to come (`read_body` waits for it). 413 past
+    the route's limit (see `read_body`), checked against Content-Length before anything is
+    read and against the bytes themselves after."""
+    settings = request.app[keys.SETTINGS]
+    limit = settings.max_body_size if keys.ACTOR in request else settings.public_max_body_size
+    if (request.content_length or 0) > limit:
+        raise _too_large(limit)
+    content = request.content
+    if not content.is_eof():
+        return None
+    body = content.read_nowait()
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
+
+
 async def read_body(request: web.Request) -> bytes:
     """The request body; 413 past the route's limit, checked before anything is parsed.
 
@@ -331,17 +349,11 @@ async def read_body(request: web.Request) -> bytes:
     Handlers that require a session read their body only after it was verified, and get
     MAX_BODY_SIZE (an authcheck batch can be tens of KiB).
     """
+    body = arrived_body(request)
+    if body is not None:
+        return body
     settings = request.app[keys.SETTINGS]
     limit = settings.max_body_size if keys.ACTOR in request else settings.public_max_body_size
-    if (request.content_length or 0) > limit:
-        raise _too_large(limit)
-    if request.content.is_eof():
-        # The whole body has arrived (a small one comes with the headers): nothing to wait for,
-        # so no timer to arm; the size was checked against Content-Length or is checked here.
-        body = await request.content.read()
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
     chunks: list[bytes] = []
     size = 0
     try:

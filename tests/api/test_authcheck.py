@@ -324,3 +324,40 @@ async def test_policy_version_header(client: Client, make_user: MakeUser) -> Non
     version = resp.headers["X-Authz-Policy-Version"]
     assert version == client.app[keys.POLICIES].current.version
     assert len(version) == 12
+
+
+async def test_the_same_batch_bytes_are_answered_for_each_caller(
+    client: Client, make_user: MakeUser
+) -> None:
+    """A batch sent again byte for byte (its reading is remembered) is still answered for the
+    caller who sends it, and a batch that was refused is refused again with the same error."""
+    f = await fixture(client, make_user)
+    raw = (
+        b'{"checks":{"own":{"action":"read","object":{"resource_type":"workspace",'
+        b'"owner_id":"me"}},"owners":{"action":"read","object":{"resource_type":"workspace",'
+        b'"owner_id":"' + f.owner.id.encode() + b'"}}}}'
+    )
+    expected = {
+        "mel@corp.example": {"own": True, "owners": False},
+        "root@corp.example": {"own": True, "owners": True},
+    }
+    for email in [*expected, *expected]:
+        token = await login(client, email)
+        resp = await client.post(AUTHCHECK, data=raw, headers={"Coder-Session-Token": token})
+        assert resp.status == 200
+        assert await resp.json() == expected[email]
+    token = await login(client, "mel@corp.example")
+    for body, message in [
+        (b'{"checks":{"x":{"action":7}}}', "Request body must be valid JSON."),
+        (
+            b'{"checks":{"x":{"action":"read","object":{}}}}',
+            'Object\'s "resource_type" field must be defined for key "x".',
+        ),
+    ]:
+        replies = []
+        for _ in range(2):
+            resp = await client.post(AUTHCHECK, data=body, headers={"Coder-Session-Token": token})
+            assert resp.status == 400
+            replies.append(await resp.json())
+        assert replies[0] == replies[1]
+        assert replies[0]["message"] == message

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.api.authz import _well_typed_checks
+from service.api.batches import well_typed_checks
 from service.api.binding import conform_value
 from service.api.models import AuthorizationRequest
 from service.authz.authcheck import Check
@@ -62,7 +62,7 @@ def _generic(raw: Any) -> dict[str, Check]:
 @given(bodies)
 def test_one_pass_reader_agrees_with_the_binder(raw: Any) -> None:
     """Accepted bodies read the same; refused ones are declined."""
-    fast = _well_typed_checks(raw)
+    fast = well_typed_checks(raw)
     try:
         generic = _generic(raw)
     except ApiError:
