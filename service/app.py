@@ -43,14 +43,7 @@ from service.logs import install_log_hygiene
 from service.mail.mailer import ConsoleMailer, Mailer, SmtpConfig, SmtpMailer
 from service.mail.worker import OutboxWorker, RetryPolicy, mail_job_handler
 from service.metrics import Metrics
-from service.middleware import (
-    authenticate,
-    cross_origin_guard,
-    error_envelope,
-    rate_limit,
-    request_context,
-    trusted_origins,
-)
+from service.middleware import serve_request, trusted_origins
 from service.settings import Settings, SettingsError
 from service.store.audit import RedisAuditLog
 from service.store.changes import RedisChangeFeed
@@ -467,13 +460,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_urlsafe(32))})
     app = web.Application(
         client_max_size=max(settings.max_body_size, settings.public_max_body_size),
-        middlewares=[
-            request_context,
-            error_envelope,
-            cross_origin_guard,
-            rate_limit,
-            authenticate,
-        ],
+        middlewares=[serve_request],
     )
     app[keys.SETTINGS] = settings
     app[keys.TRUSTED_ORIGINS] = trusted_origins(settings)

@@ -1,9 +1,6 @@
-"""The middleware chain: request context, the one error path, the cross-origin guard, rate
-limits, authentication.
-
-Order (outermost first): `request_context` -> `error_envelope` -> `cross_origin_guard` ->
-`rate_limit` -> `authenticate`. Everything raised below `error_envelope` becomes Coder's JSON
-envelope there.
+"""The one middleware, `serve_request`: request context, the cross-origin guard, rate limits,
+authentication and the one error path, in that order (see its docstring). One layer rather than
+a chain of five: each layer is a coroutine frame on every request.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from service import keys
 from service.api.responses import SESSION_COOKIE, json_response
 from service.auth.identity import Actor
 from service.auth.login import LoginClient
-from service.auth.ratelimit import go_duration
+from service.auth.ratelimit import RateDecision, go_duration
 from service.errors import INVALID_JSON, ApiError
 from service.logs import REQUEST_ID
 from service.settings import Settings
@@ -128,85 +125,31 @@ def client_network(ip: str, ipv6_prefix_length: int) -> str:
     return str(addr)
 
 
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id (echoed as X-Request-Id), client address and one access-log line."""
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
-    request[keys.REQUEST_ID] = request_id
-    REQUEST_ID.set(request_id)  # every log line of this request carries it
-    settings = request.app[keys.SETTINGS]
-    request[keys.CLIENT_IP] = client_ip(request, settings.trusted_proxies)
-    request[keys.CLIENT_NETWORK] = client_network(
-        request[keys.CLIENT_IP], settings.ipv6_prefix_length
-    )
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        response.headers["X-Request-Id"] = request_id
-        if keys.POLICIES in request.app:
-            response.headers["X-Authz-Policy-Version"] = request.app[keys.POLICIES].current.version
-        return response
-    finally:
-        elapsed = time.perf_counter() - started
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        request.app[keys.METRICS].observe(route, request.method, status, elapsed)
-        event = AUDITED.get((request.method, route), "")
-        if status == 429:
-            event = "rate_limited"  # whatever was attempted (the route says what)
-        if event and keys.AUDIT in request.app:
-            await request.app[keys.AUDIT].append(_audit_record(request, event, route, status))
-        # Never the query string: it may carry a session token (coder_session_token=...).
-        # An authcheck that succeeded is logged at DEBUG, as Coder's request logger logs
-        # every success: it is the call every page and service makes, at rates where a line
-        # each costs a good part of the request (measured in bench/); the metrics count them
-        # all. Every other request, and any authcheck that failed, is logged at INFO.
-        level = logging.DEBUG if status < 400 and route == AUTHCHECK_ROUTE else logging.INFO
-        if log.isEnabledFor(level):
-            log.log(
-                level,
-                "%s %s %d %.1fms",
-                request.method,
-                request.path,
-                status,
-                elapsed * 1000,
-                extra={"client_ip": request[keys.CLIENT_IP]},
-            )
-
-
 def _envelope(error: ApiError) -> web.Response:
     response = json_response(error.status, error.body())
     response.headers.update(error.headers)
     return response
 
 
-@web.middleware
-async def error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one error path: ApiError, HTTP errors, store outages and bugs -> Coder envelope."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def _error_response(request: web.Request, exc: Exception) -> web.Response:
+    """The one error path: ApiError, HTTP errors, store outages and bugs -> Coder envelope.
+    A redirect (an HTTP exception below 400) is re-raised for aiohttp to send."""
+    if isinstance(exc, ApiError):
         return _envelope(exc)
-    except web.HTTPRequestEntityTooLarge:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return _envelope(_too_large(request.app[keys.SETTINGS].max_body_size))
-    except web.HTTPNotFound:
+    if isinstance(exc, web.HTTPNotFound):
         return _envelope(ApiError(404, "Route not found."))
-    except web.HTTPMethodNotAllowed as exc:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
         return _envelope(
             ApiError(405, "Method not allowed.", headers={"Allow": exc.headers["Allow"]})
         )
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return _envelope(ApiError(exc.status, exc.reason))
-    except STORE_ERRORS as exc:
-        log.error(
-            "state store unavailable: %s",
-            type(exc).__name__,
-        )
+    if isinstance(exc, STORE_ERRORS):
+        log.error("state store unavailable: %s", type(exc).__name__)
         return _envelope(
             ApiError(
                 503,
@@ -215,15 +158,14 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
                 headers={"Retry-After": "1"},
             )
         )
-    except Exception:
-        log.exception("unhandled error")
-        return _envelope(
-            ApiError(
-                500,
-                "An internal server error occurred.",
-                f"request id {request[keys.REQUEST_ID]}",
-            )
+    log.error("unhandled error", exc_info=exc)
+    return _envelope(
+        ApiError(
+            500,
+            "An internal server error occurred.",
+            f"request id {request[keys.REQUEST_ID]}",
         )
+    )
 
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -269,35 +211,10 @@ def cross_origin_refusal(request: web.Request, trusted: frozenset[str]) -> str |
     return f"Origin {origin!r} is not this service's origin."
 
 
-@web.middleware
-async def cross_origin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse unsafe requests that a browser sends on behalf of another origin (CSRF)."""
-    if request.method not in SAFE_METHODS:
-        reason = cross_origin_refusal(request, request.app[keys.TRUSTED_ORIGINS])
-        if reason is not None:
-            raise ApiError(403, "Cross-origin request refused.", reason)
-    return await handler(request)
-
-
-@web.middleware
-async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Per-IP, per-endpoint limits shared by every replica (Coder's httprate KeyByEndpoint)."""
-    if not request.path.startswith(API_PREFIX):
-        return await handler(request)
-    settings = request.app[keys.SETTINGS]
-    tag = f"ip|{request[keys.CLIENT_NETWORK]}|{request.path}"
-    if request.path in LOGIN_GROUP:
-        # The login group is counted exactly, in Redis, on every request.
-        limits = [("api", settings.api_rate_limit), ("login", settings.login_rate_limit)]
-        decision = await request.app[keys.LIMITER].hit(tag, limits, RATE_WINDOW)
-    else:
-        # Everything else is decided in the process and reconciled with Redis in the
-        # background (LocalFirstLimiter: a bounded overshoot per replica, no round trip).
-        decision = await request.app[keys.API_LIMITER].hit(
-            tag, "api", settings.api_rate_limit, RATE_WINDOW
-        )
+def _rate_limit_headers(decision: RateDecision) -> dict[str, str] | None:
+    """The X-RateLimit-* headers of a decision (None when unlimited); 429 when refused."""
     if decision.limit < 0:
-        return await handler(request)
+        return None
     headers = {
         "X-RateLimit-Limit": str(decision.limit),
         "X-RateLimit-Remaining": str(max(decision.remaining, 0)),
@@ -310,13 +227,7 @@ async def rate_limit(request: web.Request, handler: Handler) -> web.StreamRespon
             f"{go_duration(RATE_WINDOW)}.",
             headers={**headers, "Retry-After": str(decision.retry_after)},
         )
-    try:
-        response = await handler(request)
-    except ApiError as exc:
-        exc.headers = {**headers, **exc.headers}
-        raise
-    response.headers.update(headers)
-    return response
+    return headers
 
 
 def _too_large(limit: int) -> ApiError:
@@ -438,8 +349,93 @@ def authenticated(handler: Callable[[web.Request], Awaitable[web.StreamResponse]
 
 
 @web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Require a valid session for handlers marked with @authenticated."""
-    if getattr(request.match_info.handler, _AUTHENTICATED, False):
-        await current_actor(request)
-    return await handler(request)
+async def serve_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request, in one layer (one coroutine frame on authcheck's hot path), in this order:
+
+    1. context: a request id (echoed as X-Request-Id), the client address;
+    2. the cross-origin guard: an unsafe request a browser sends for another origin is
+       refused (CSRF), before it is counted;
+    3. rate limits, per IP and endpoint, shared by every replica (Coder's httprate
+       KeyByEndpoint): the login group counted exactly in Redis on every request, the rest
+       decided in the process and reconciled in the background (LocalFirstLimiter);
+    4. authentication, for handlers marked @authenticated;
+    5. the handler; anything raised in 2-5 becomes Coder's envelope (`_error_response`),
+       with the rate-limit headers once they are known;
+    6. one access-log line, the metrics and, for sign-in events and 429s, an audit record.
+    """
+    app = request.app
+    settings = app[keys.SETTINGS]
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
+    request[keys.REQUEST_ID] = request_id
+    REQUEST_ID.set(request_id)  # every log line of this request carries it
+    ip = request[keys.CLIENT_IP] = client_ip(request, settings.trusted_proxies)
+    request[keys.CLIENT_NETWORK] = client_network(ip, settings.ipv6_prefix_length)
+    started = time.perf_counter()
+    status = 500
+    try:
+        limit_headers: dict[str, str] | None = None
+        try:
+            if request.method not in SAFE_METHODS:
+                reason = cross_origin_refusal(request, app[keys.TRUSTED_ORIGINS])
+                if reason is not None:
+                    raise ApiError(403, "Cross-origin request refused.", reason)
+            path = request.path
+            if path.startswith(API_PREFIX):
+                tag = f"ip|{request[keys.CLIENT_NETWORK]}|{path}"
+                if path in LOGIN_GROUP:
+                    limits = [
+                        ("api", settings.api_rate_limit),
+                        ("login", settings.login_rate_limit),
+                    ]
+                    decision = await app[keys.LIMITER].hit(tag, limits, RATE_WINDOW)
+                else:
+                    limiter = app[keys.API_LIMITER]
+                    limit = settings.api_rate_limit
+                    decision = limiter.decide(tag, "api", limit, RATE_WINDOW) or (
+                        await limiter.hit(tag, "api", limit, RATE_WINDOW)
+                    )
+                limit_headers = _rate_limit_headers(decision)
+            if getattr(request.match_info.handler, _AUTHENTICATED, False):
+                await current_actor(request)
+            response = await handler(request)
+            if limit_headers is not None:
+                response.headers.update(limit_headers)
+        except Exception as exc:
+            if limit_headers is not None and isinstance(exc, ApiError):
+                exc.headers = {**limit_headers, **exc.headers}
+            response = _error_response(request, exc)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        if keys.POLICIES in app:
+            response.headers["X-Authz-Policy-Version"] = app[keys.POLICIES].current.version
+        return response
+    except web.HTTPException as exc:  # a redirect, which aiohttp sends
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        app[keys.METRICS].observe(route, request.method, status, elapsed)
+        event = AUDITED.get((request.method, route), "")
+        if status == 429:
+            event = "rate_limited"  # whatever was attempted (the route says what)
+        if event and keys.AUDIT in app:
+            await app[keys.AUDIT].append(_audit_record(request, event, route, status))
+        # Never the query string: it may carry a session token (coder_session_token=...).
+        # An authcheck that succeeded is logged at DEBUG, as Coder's request logger logs
+        # every success: it is the call every page and service makes, at rates where a line
+        # each costs a good part of the request (measured in bench/); the metrics count them
+        # all. Every other request, and any authcheck that failed, is logged at INFO.
+        level = logging.DEBUG if status < 400 and route == AUTHCHECK_ROUTE else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "%s %s %d %.1fms",
+                request.method,
+                request.path,
+                status,
+                elapsed * 1000,
+                extra={"client_ip": ip},
+            )

@@ -29,6 +29,9 @@ class RateDecision:
         return max(1, math.ceil(self.reset_after))
 
 
+_UNLIMITED = RateDecision(True, -1, -1, 0.0)
+
+
 class RateLimiter(Protocol):
     """Sliding-log limiter. All `limits` of one call share `tag` (one Redis hash slot)."""
 
@@ -106,10 +109,11 @@ class LocalFirstLimiter:
         self._counts: OrderedDict[tuple[str, str], _LocalCount] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def hit(self, tag: str, name: str, limit: int, window: float) -> RateDecision:
-        """Count one request against `limit` per `window` if there is room."""
+    def decide(self, tag: str, name: str, limit: int, window: float) -> RateDecision | None:
+        """`hit` without waiting: the decision, or None when it must first fetch the shared
+        count (the limit looks reached on data older than `interval`); then call `hit`."""
         if limit < 0:
-            return RateDecision(True, -1, -1, 0.0)
+            return _UNLIMITED
         key = (tag, name)
         count = self._counts.get(key)
         if count is None:
@@ -119,9 +123,24 @@ class LocalFirstLimiter:
         now = self._monotonic()
         if count.known + count.pending >= limit:
             if now - count.synced_at >= self._interval and not count.syncing:
-                await self._sync(count, window)
-            if count.known + count.pending >= limit:
-                return RateDecision(False, limit, 0, count.reset_after or window)
+                return None
+            return RateDecision(False, limit, 0, count.reset_after or window)
+        return self._let_through(count, limit, window, now)
+
+    async def hit(self, tag: str, name: str, limit: int, window: float) -> RateDecision:
+        """Count one request against `limit` per `window` if there is room."""
+        decision = self.decide(tag, name, limit, window)
+        if decision is not None:
+            return decision
+        count = self._counts[(tag, name)]  # just made or found by `decide`, no await since
+        await self._sync(count, window)
+        if count.known + count.pending >= limit:
+            return RateDecision(False, limit, 0, count.reset_after or window)
+        return self._let_through(count, limit, window, self._monotonic())
+
+    def _let_through(
+        self, count: _LocalCount, limit: int, window: float, now: float
+    ) -> RateDecision:
         count.pending += 1
         remaining = limit - count.known - count.pending
         due = now - count.synced_at >= self._interval or count.pending >= max(1, limit // 10)
