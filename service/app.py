@@ -57,6 +57,7 @@ from service.store.redis import connect
 from service.store.sessions import RedisSessionStore
 from service.store.users import RedisUserStore
 from service.web import pages
+from service.web.renderer import Pages
 
 log = logging.getLogger(__name__)
 
@@ -465,7 +466,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[keys.SETTINGS] = settings
     app[keys.TRUSTED_ORIGINS] = trusted_origins(settings)
     app[keys.CLOCK] = clock
-    app[keys.PAGES] = pages.Pages(settings)
+    app[keys.PAGES] = Pages(settings)
     app[keys.METRICS] = Metrics()
     app[keys.BATCHES] = BatchReader()
     install_log_hygiene()

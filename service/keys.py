@@ -29,7 +29,7 @@ from service.store.audit import RedisAuditLog
 from service.store.onetime import RedisOneTimeStore
 from service.store.outbox import RedisOutbox
 from service.store.redis import Redis
-from service.web.pages import Pages
+from service.web.renderer import Pages
 
 SETTINGS = web.AppKey("settings", Settings)
 PAGES = web.AppKey("pages", Pages)
