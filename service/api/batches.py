@@ -89,7 +89,7 @@ class BatchReader:
     asks the same questions on every page), so what a batch's bytes read as is kept, as a
     pure function of the bytes (no caller, role or policy in it: every answer is still
     decided per request). Bounded in bytes: each batch is charged twice its size (the body
-    and the strings read from it) and 256 bytes per check and for itself (measured with
+    and the strings read from it) 256 bytes per check and 1 KiB for itself (measured with
     tracemalloc in tests/api/test_batches.py); the oldest batch goes first. Only
     authenticated callers reach it, and one flooding it with distinct batches costs others
     only a re-read.
@@ -97,6 +97,7 @@ class BatchReader:
 
     MAX_BODY: Final = 8192
     PER_CHECK: Final = 256
+    PER_BATCH: Final = 1024
 
     def __init__(self, max_bytes: int = 8 << 20) -> None:
         self._max_bytes = max_bytes
@@ -104,7 +105,7 @@ class BatchReader:
         self._held = 0
 
     def _cost(self, raw: bytes, checks: Mapping[str, Check] | None) -> int:
-        return 2 * len(raw) + self.PER_CHECK * (1 + (len(checks) if checks is not None else 0))
+        return 2 * len(raw) + self.PER_BATCH + self.PER_CHECK * (len(checks) if checks else 0)
 
     def read(self, raw: bytes) -> Mapping[str, Check] | None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import tracemalloc
 import uuid
@@ -81,6 +82,7 @@ def test_the_charge_covers_what_a_batch_really_holds() -> None:
     makers: list[Callable[[], bytes]] = [nulls, lambda: _batch(10), lambda: _batch(2, 3000)]
     for make in makers:
         reader = BatchReader()
+        gc.collect()
         tracemalloc.start()
         try:
             before = tracemalloc.get_traced_memory()[0]
@@ -88,6 +90,7 @@ def test_the_charge_covers_what_a_batch_really_holds() -> None:
                 body = make()
                 assert len(body) <= BatchReader.MAX_BODY
                 reader.read(body)
+            gc.collect()
             held = tracemalloc.get_traced_memory()[0] - before
         finally:
             tracemalloc.stop()
