@@ -397,7 +397,12 @@ async def serve_request(request: web.Request, handler: Handler) -> web.StreamRes
                     )
                 limit_headers = _rate_limit_headers(decision)
             if getattr(request.match_info.handler, _AUTHENTICATED, False):
-                await current_actor(request)
+                token = session_token(request)
+                actor = app[keys.AUTHENTICATOR].cached(token) if token else None
+                if actor is not None:
+                    request[keys.ACTOR] = actor  # verified within SESSION_CACHE_TTL
+                else:
+                    await current_actor(request)
             response = await handler(request)
             if limit_headers is not None:
                 response.headers.update(limit_headers)

@@ -9,7 +9,6 @@ from service.api.batches import well_typed_checks
 from service.api.binding import conform_body
 from service.api.models import AuthorizationRequest
 from service.api.responses import flags_response
-from service.authz.authcheck import Caller
 from service.middleware import arrived_body, authenticated, read_body
 
 
@@ -26,14 +25,13 @@ async def authcheck(request: web.Request) -> web.StreamResponse:
         checks = well_typed_checks(body)
         if checks is None:  # the binder's output always has its Go types
             raise RuntimeError("authcheck: the bound batch was not well typed")
-    actor = request[keys.ACTOR]
-    caller = Caller(actor.user.id, actor.roles, actor.scope)
+    caller = request[keys.ACTOR].caller
     checker = request.app[keys.AUTHCHECK]
     answers = checker.answer_now(caller, checks)
     if answers is None:  # it names stored objects
         answers = await checker.answer_in_full(caller, checks)
     allowed = sum(answers.values())
-    metrics = request.app[keys.METRICS]
-    metrics.authz_allow.inc(allowed)
-    metrics.authz_deny.inc(len(answers) - allowed)
+    stats = request.app[keys.METRICS].stats
+    stats.allowed += allowed
+    stats.denied += len(answers) - allowed
     return flags_response(answers)
