@@ -8,8 +8,13 @@ baseline measured in the same run, because shared machines are noisy.
 Scenarios:
   baseline           the same aiohttp + pydantic stack, JSON POST of the same size, no Redis/auth
   authcheck x1 / x2  10-check authcheck with a session token, 1 and 2 processes (SO_REUSEPORT)
+  new batches        the same with one key renamed at random: a batch not seen lately
+  scoped token       the same with a scoped API token
+  resource ids       10 checks naming registered templates
+  10,000 tokens      10,000 distinct session tokens of 20 users, one at random per request
+  rate limit on      the default settings: the API rate limit on (raised: never refuses)
   login              password login with the default argon2id parameters, against the ceiling
-                     cores / argon2 verify time (measured here)
+                     cores / argon2 verify time (measured just before and after, averaged)
   authcheck+login    authcheck p99 while logins saturate the hashing pool
   session memory     Redis bytes per live session over 10,000 sessions of 20 users
 """
@@ -100,9 +105,11 @@ def wrk(
     connections: int,
     threads: int = 1,
     tokens: list[str] | None = None,
+    vary: str | None = None,
 ) -> tuple[float, float, float, int, int]:
     """Run wrk; returns (requests/s, p50 ms, p99 ms, requests, non-2xx+errors). With `tokens`,
-    every request carries one of them, picked at random."""
+    every request carries one of them, picked at random; with `vary`, every request's body has
+    that text replaced by a random number (a batch the service has not seen lately)."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
     lua_headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
     script.write(
@@ -110,11 +117,22 @@ def wrk(
         f'wrk.headers["Content-Type"] = "application/json"\n{lua_headers}'
     )
     if tokens:
+        script.write("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}\n")
+    if tokens or vary:
         script.write(
-            "tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}\n"
             "request = function()\n"
-            '  wrk.headers["Coder-Session-Token"] = tokens[math.random(#tokens)]\n'
-            "  return wrk.format()\nend\n"
+            + (
+                '  wrk.headers["Coder-Session-Token"] = tokens[math.random(#tokens)]\n'
+                if tokens
+                else ""
+            )
+            + (
+                f'  local body = string.gsub(wrk.body, "{vary}", '
+                "tostring(math.random(1, 2000000000)))\n"
+                "  return wrk.format(nil, nil, nil, body)\nend\n"
+                if vary
+                else "  return wrk.format()\nend\n"
+            )
         )
     script.close()
     out = subprocess.run(
@@ -157,10 +175,11 @@ def measure(
     pids: list[int],
     connections: int = 32,
     tokens: list[str] | None = None,
+    vary: str | None = None,
 ) -> Result:
     before = cpu_seconds(pids)
     rps, p50, p99, total, failed = wrk(
-        binary, url, body, headers, seconds, connections, tokens=tokens
+        binary, url, body, headers, seconds, connections, tokens=tokens, vary=vary
     )
     cpu = (cpu_seconds(pids) - before) / max(total, 1) * 1e6
     result = Result(name, rps, p50, p99, cpu, failed)
@@ -383,6 +402,19 @@ def main() -> None:
             args.seconds,
             [first.process.pid],
         )
+        # A batch the service has not seen lately on every request (one key renamed at
+        # random): what a batch costs when its reading is not remembered (BatchReader).
+        fresh = {"check-VARY" if k == "check-0" else k: v for k, v in CHECKS.items()}
+        results["authcheck new batches"] = measure(
+            "authcheck x1, a new batch each",
+            binary,
+            url,
+            {"checks": fresh},
+            headers,
+            args.seconds,
+            [first.process.pid],
+            vary="VARY",
+        )
         # The same batch with an API token narrowed by scopes and an allow-list.
         scoped = post(
             f"{first.url}/api/v2/users/me/keys/tokens",
@@ -469,8 +501,9 @@ def main() -> None:
         second.stop()
         processes.remove(second)
 
-        verify = verify_seconds()
-        ceiling = cores / verify
+        # The ceiling is measured just before and just after the logins and averaged: the
+        # machine's speed drifts (a shared host), and the two must be measured alike.
+        verify_before = verify_seconds()
         login_body = {"email": "bench@bench.example", "password": PASSWORD}
         results["login"] = measure(
             "login",
@@ -482,6 +515,9 @@ def main() -> None:
             [first.process.pid],
             connections=cores * 4,
         )
+        verify_after = verify_seconds()
+        verify = (verify_before + verify_after) / 2
+        ceiling = cores / verify
         rest = measure(
             "authcheck at rest (c=8)",
             binary,
@@ -530,7 +566,11 @@ def main() -> None:
         redis.stop()
 
     ratios = {
+        "authcheck default settings / baseline ratio": results["authcheck rate limit on"].rps
+        / results["baseline"].rps,
         "authcheck x1 / baseline ratio": results["authcheck x1"].rps / results["baseline"].rps,
+        "authcheck new batches / baseline ratio": results["authcheck new batches"].rps
+        / results["baseline"].rps,
         "authcheck x2 / x1 ratio": results["authcheck x2"].rps / results["authcheck x1"].rps,
         "authcheck scoped token / session ratio": results["authcheck scoped token"].rps
         / results["authcheck x1"].rps,
@@ -544,11 +584,13 @@ def main() -> None:
         "authcheck p99 during logins / at rest ratio": results["authcheck during logins"].p99_ms
         / results["authcheck at rest"].p99_ms,
         "argon2 verify ms": verify * 1000,
+        "argon2 verify ms before logins": verify_before * 1000,
+        "argon2 verify ms after logins": verify_after * 1000,
         "hashing ceiling logins/s": ceiling,
         "redis bytes per session": per_session,
     }
     targets = {
-        "authcheck x1 / baseline ratio": ">= 0.70",
+        "authcheck default settings / baseline ratio": ">= 0.70",
         "authcheck x2 / x1 ratio": ">= 1.6",
         "authcheck scoped token / session ratio": ">= 0.90",
         "authcheck rate limit on / off ratio": ">= 0.90",
