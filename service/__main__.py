@@ -122,7 +122,7 @@ async def _with_admin(settings: Settings, action: Callable[[_Admin], Awaitable[A
             "store lives inside one serve process; use POST /api/v2/users/first there)"
         )
     from service.auth.admin import AdminPolicy
-    from service.auth.passwords import Passwords
+    from service.auth.passwords import HashCapacity, Passwords
     from service.auth.sessions import SessionManager
     from service.authz.authcheck import PolicyHolder
     from service.clock import system_clock
@@ -156,7 +156,7 @@ async def _with_admin(settings: Settings, action: Callable[[_Admin], Awaitable[A
             directory,
             sessions,
             RedisOtpStore(redis, system_clock),
-            Passwords(hasher, pool),
+            Passwords(hasher, pool, HashCapacity(1, 1.0)),
             policies,
             RedisAuditLog(redis, settings.audit_max_entries),
             None,

@@ -25,7 +25,7 @@ from service.auth.devices import DeviceCookies
 from service.auth.identity import Authenticator
 from service.auth.login import LoginPolicy, LoginService
 from service.auth.otp import MAIL_JOB, OTP_REQUEST_JOB, PasswordReset, ResetPolicy, derive_key
-from service.auth.passwords import PasswordHasher, Passwords, hashing_pool
+from service.auth.passwords import HashCapacity, PasswordHasher, Passwords, hashing_pool
 from service.auth.ratelimit import LocalFirstLimiter
 from service.auth.registry import Registry
 from service.auth.sessions import SessionManager
@@ -154,7 +154,9 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         hasher = PasswordHasher(
             settings.argon2_memory_cost, settings.argon2_time_cost, settings.argon2_parallelism
         )
-        passwords = Passwords(hasher, pool)
+        passwords = Passwords(
+            hasher, pool, HashCapacity(settings.hash_workers, settings.hash_loop_busy)
+        )
         changes = RedisChangeFeed(redis)
         user_store = RedisUserStore(redis, changes)
         sessions = SessionManager(
@@ -300,6 +302,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         app[keys.OUTBOX_WORKER] = worker
         worker_task = asyncio.create_task(worker.run(), name="outbox-worker")
         feed_task = asyncio.create_task(changes.run(), name="change-feed")
+        capacity_task = asyncio.create_task(passwords.capacity.watch(), name="hash-capacity")
         # Everything alive now lives as long as the process: keep the cycle collector from
         # rescanning it on every collection (cuts p99 under load; see bench/).
         gc.collect()
@@ -309,6 +312,9 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
                 yield
         finally:
             changes.stop()
+            capacity_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await capacity_task
             if discovery_task is not None:
                 discovery_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     hash_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # How far below the event loop the hashing threads run (Linux nice steps; 0: equal).
     hash_nice: int = Field(10, ge=0, le=19)
+    # While the event loop uses more than this share of a core, hashing uses one thread fewer
+    # (at least one), leaving a core to every other request; 1: never.
+    hash_loop_busy: float = Field(0.25, gt=0, le=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_timeout: Duration = 30
     reuse_port: bool = False

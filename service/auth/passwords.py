@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import hashlib
 import hmac
 import os
 import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -141,19 +144,109 @@ def hashing_pool(workers: int, nice: int) -> ThreadPoolExecutor:
     )
 
 
+class HashCapacity:
+    """How many hashes may run at once: every hashing thread while the event loop is mostly
+    idle, one fewer (at least one) while the loop is busy, so that a core stays free for
+    every other request.
+
+    Hashing threads run below the loop's priority (`hashing_pool`), but with every core
+    hashing the loop still waits for one, and a kernel scheduler's wake-up latency lands on
+    every request's tail (measured in bench/). Busy: the loop's thread used more than `busy`
+    of a core over the last sample (`sample`, every `PERIOD` s on the loop); it is idle again
+    below half that. A login-only load leaves the loop mostly idle, so logins keep every core.
+    """
+
+    PERIOD = 0.1
+
+    def __init__(
+        self,
+        workers: int,
+        busy: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self.workers = workers
+        self._busy = busy
+        self._monotonic = monotonic
+        self._cpu = cpu
+        self._limit = workers
+        self._active = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._last = (monotonic(), cpu())
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def sample(self) -> None:
+        """Measure the loop's load since the last sample (call it on the loop's thread)."""
+        now, used = self._monotonic(), self._cpu()
+        elapsed = now - self._last[0]
+        if elapsed <= 0:
+            return
+        load = (used - self._last[1]) / elapsed
+        self._last = (now, used)
+        if load > self._busy:
+            self._limit = max(1, self.workers - 1)
+        elif load < self._busy / 2:
+            self._limit = self.workers
+            self._wake()
+
+    async def watch(self) -> None:
+        """Sample the loop's load for as long as it runs (a task of the app's lifetime)."""
+        while True:
+            await asyncio.sleep(self.PERIOD)
+            self.sample()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for a free slot (first come, first served), hold it while hashing."""
+        if self._active >= self._limit or self._waiters:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if not waiter.cancelled() and waiter.done():
+                    self._active -= 1  # granted as it was cancelled: give it back
+                    self._wake()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+                raise
+        else:
+            self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._active < self._limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._active += 1
+                waiter.set_result(None)
+
+
 class Passwords:
     """Async hashing on a bounded thread pool sized to the cores."""
 
-    def __init__(self, hasher: PasswordHasher, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, hasher: PasswordHasher, pool: ThreadPoolExecutor, capacity: HashCapacity
+    ) -> None:
         self._hasher = hasher
         self._pool = pool
+        self.capacity = capacity
 
     async def hash(self, password: str) -> str:
         """Hash off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._hasher.hash, password)
+        async with self.capacity.slot():
+            return await loop.run_in_executor(self._pool, self._hasher.hash, password)
 
     async def verify(self, stored: str | None, password: str) -> Verdict:
         """Verify off the event loop. Raises MalformedHash."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._hasher.verify, stored, password)
+        async with self.capacity.slot():
+            return await loop.run_in_executor(self._pool, self._hasher.verify, stored, password)

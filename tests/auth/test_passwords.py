@@ -96,3 +96,95 @@ def test_hashing_threads_yield_to_the_event_loop() -> None:
             assert pool.submit(os.getpriority, os.PRIO_PROCESS, thread).result() == expected
         finally:
             pool.shutdown()
+
+
+class _Meter:
+    """A fake clock and loop-thread CPU meter for HashCapacity."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.cpu = 0.0
+
+    def run(self, seconds: float, load: float) -> None:
+        self.now += seconds
+        self.cpu += seconds * load
+
+
+def test_hashing_leaves_a_core_to_a_busy_event_loop() -> None:
+    """Above HASH_LOOP_BUSY of a core the loop keeps one: hashing gets one thread fewer (never
+    fewer than one); below half of it, every thread again; in between, no change."""
+    from service.auth.passwords import HashCapacity
+
+    meter = _Meter()
+    capacity = HashCapacity(4, 0.25, monotonic=lambda: meter.now, cpu=lambda: meter.cpu)
+    assert capacity.limit == 4
+    for load, expected in ((0.6, 3), (0.2, 3), (0.9, 3), (0.1, 4), (0.2, 4), (0.3, 3)):
+        meter.run(0.1, load)
+        capacity.sample()
+        assert capacity.limit == expected, load
+    single = HashCapacity(1, 0.25, monotonic=lambda: meter.now, cpu=lambda: meter.cpu)
+    meter.run(0.1, 1.0)
+    single.sample()
+    assert single.limit == 1
+
+
+def test_a_busy_loop_is_measured_on_its_own_thread() -> None:
+    """The real meter: a loop thread spinning on the CPU reads as busy; one sleeping, idle."""
+    import time
+
+    from service.auth.passwords import HashCapacity
+
+    capacity = HashCapacity(2, 0.25)
+    end = time.perf_counter() + 0.1
+    while time.perf_counter() < end:
+        pass
+    capacity.sample()
+    assert capacity.limit == 1
+    time.sleep(0.1)
+    capacity.sample()
+    assert capacity.limit == 2
+
+
+async def test_hash_slots_are_shared_first_come_first_served() -> None:
+    """No more hashes than the limit run at once; a raised limit lets waiters in at once; a
+    waiter cancelled while queued (its client went away) holds no slot."""
+    import asyncio
+
+    from service.auth.passwords import HashCapacity
+
+    meter = _Meter()
+    capacity = HashCapacity(2, 0.25, monotonic=lambda: meter.now, cpu=lambda: meter.cpu)
+    meter.run(0.1, 1.0)
+    capacity.sample()
+    assert capacity.limit == 1
+    running: list[str] = []
+    peak = 0
+    release = asyncio.Event()
+
+    async def job(name: str) -> None:
+        nonlocal peak
+        async with capacity.slot():
+            running.append(name)
+            peak = max(peak, len(running))
+            await release.wait()
+            running.remove(name)
+
+    first = asyncio.create_task(job("a"))
+    second = asyncio.create_task(job("b"))
+    gone = asyncio.create_task(job("c"))
+    third = asyncio.create_task(job("d"))
+    await asyncio.sleep(0.01)
+    assert running == ["a"]
+    gone.cancel()
+    meter.run(0.1, 0.0)
+    capacity.sample()  # idle again: two slots
+    await asyncio.sleep(0.01)
+    assert running == ["a", "b"]
+    release.set()
+    await asyncio.gather(first, second, third)
+    assert gone.cancelled()
+    assert peak == 2
+    assert running == []
+    # Every slot was given back: two are free at once (a leaked one would block here).
+    async with asyncio.timeout(1), capacity.slot(), capacity.slot():
+        pass
