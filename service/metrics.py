@@ -75,6 +75,11 @@ class RequestStats(Collector):
         latency.count += 1
         latency.total += seconds
 
+    def decided(self, allowed: int, total: int) -> None:
+        """An authcheck answered `total` checks, `allowed` of them true."""
+        self.allowed += allowed
+        self.denied += total - allowed
+
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
             "authsvc_http_requests", "HTTP requests.", labels=["route", "method", "status"]

@@ -392,8 +392,12 @@ async def serve_request(request: web.Request, handler: Handler) -> web.StreamRes
                 else:
                     limiter = app[keys.API_LIMITER]
                     limit = settings.api_rate_limit
-                    decision = limiter.decide(tag, "api", limit, RATE_WINDOW) or (
-                        await limiter.hit(tag, "api", limit, RATE_WINDOW)
+                    # None: the shared count must be fetched first (only near the limit).
+                    decided = limiter.decide(tag, "api", limit, RATE_WINDOW)
+                    decision = (
+                        decided
+                        if decided is not None
+                        else await limiter.hit(tag, "api", limit, RATE_WINDOW)
                     )
                 limit_headers = _rate_limit_headers(decision)
             if getattr(request.match_info.handler, _AUTHENTICATED, False):

@@ -46,8 +46,7 @@ def test_request_stats_export_as_prometheus_client_would() -> None:
         metrics.observe(route, method, status, seconds)
         requests.labels(route, method, str(status)).inc()
         latency.labels(route).observe(seconds)
-    metrics.stats.allowed += 11
-    metrics.stats.denied += 4
+    metrics.stats.decided(11, 15)
     decisions.labels("allow").inc(11)
     decisions.labels("deny").inc(4)
     ours = [

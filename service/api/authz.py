@@ -30,8 +30,5 @@ async def authcheck(request: web.Request) -> web.StreamResponse:
     answers = checker.answer_now(caller, checks)
     if answers is None:  # it names stored objects
         answers = await checker.answer_in_full(caller, checks)
-    allowed = sum(answers.values())
-    stats = request.app[keys.METRICS].stats
-    stats.allowed += allowed
-    stats.denied += len(answers) - allowed
+    request.app[keys.METRICS].stats.decided(sum(answers.values()), len(answers))
     return flags_response(answers)
