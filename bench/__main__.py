@@ -14,7 +14,8 @@ Scenarios:
   10,000 tokens      10,000 distinct session tokens of 20 users, one at random per request
   rate limit on      the default settings: the API rate limit on (raised: never refuses)
   login              password login with the default argon2id parameters, against the ceiling
-                     cores / argon2 verify time (measured just before and after, averaged)
+                     cores / argon2 verify time (measured just before and after, averaged);
+                     three such pairs, the median reported
   authcheck+login    authcheck p99 while logins saturate the hashing pool
   session memory     Redis bytes per live session over 10,000 sessions of 20 users
 """
@@ -400,6 +401,21 @@ def main() -> None:
             args.seconds,
             [first.process.pid],
         )
+        # The same with the API rate limit on (as by default), raised so that it never refuses;
+        # right after the run with it off, which it is compared with.
+        limited = ServeProcess({**env, "AUTHSVC_API_RATE_LIMIT": "1000000000"})
+        processes.append(limited)
+        results["authcheck rate limit on"] = measure(
+            "authcheck x1, API rate limit on",
+            binary,
+            f"{limited.url}/api/v2/authcheck",
+            {"checks": CHECKS},
+            headers,
+            args.seconds,
+            [limited.process.pid],
+        )
+        limited.stop()
+        processes.remove(limited)
         # A batch the service has not seen lately on every request (one key renamed at
         # random): what a batch costs when its reading is not remembered (BatchReader).
         fresh = {"check-VARY" if k == "check-0" else k: v for k, v in CHECKS.items()}
@@ -470,20 +486,6 @@ def main() -> None:
             [first.process.pid],
             tokens=many,
         )
-        # The same with the API rate limit on (as by default), raised so that it never refuses.
-        limited = ServeProcess({**env, "AUTHSVC_API_RATE_LIMIT": "1000000000"})
-        processes.append(limited)
-        results["authcheck rate limit on"] = measure(
-            "authcheck x1, API rate limit on",
-            binary,
-            f"{limited.url}/api/v2/authcheck",
-            {"checks": CHECKS},
-            headers,
-            args.seconds,
-            [limited.process.pid],
-        )
-        limited.stop()
-        processes.remove(limited)
         # The baseline again, now that the authcheck scenarios ran: a shared host's speed
         # drifts, and every ratio against the baseline uses the mean of the two runs.
         baseline_again = measure(
@@ -533,21 +535,29 @@ def main() -> None:
         processes.remove(second)
 
         # The ceiling is measured just before and just after the logins and averaged: the
-        # machine's speed drifts (a shared host), and the two must be measured alike.
-        verify_before = verify_seconds()
+        # machine's speed drifts (a shared host), and the two must be measured alike. Three
+        # such pairs; the figure is the median pair (single pairs ranged 0.78-0.94).
         login_body = {"email": "bench@bench.example", "password": PASSWORD}
-        results["login"] = measure(
-            "login",
-            binary,
-            f"{first.url}/api/v2/users/login",
-            login_body,
-            {},
-            args.seconds,
-            [first.process.pid],
-            connections=cores * 4,
-        )
-        verify_after = verify_seconds()
-        verify = (verify_before + verify_after) / 2
+        pairs = []
+        for attempt in range(3):
+            verify_before = verify_seconds()
+            run = measure(
+                f"login ({attempt + 1} of 3)",
+                binary,
+                f"{first.url}/api/v2/users/login",
+                login_body,
+                {},
+                args.seconds,
+                [first.process.pid],
+                connections=cores * 4,
+            )
+            verify_after = verify_seconds()
+            pair_verify = (verify_before + verify_after) / 2
+            pairs.append((run.rps / (cores / pair_verify), run, pair_verify))
+            print(f"    argon2 verify {pair_verify * 1000:.2f} ms; ratio {pairs[-1][0]:.2f}")
+        pairs.sort(key=lambda pair: pair[0])
+        _, results["login"], verify = pairs[1]
+        login_pairs = [pair[0] for pair in pairs]
         ceiling = cores / verify
         rest = measure(
             "authcheck at rest (c=8)",
@@ -616,8 +626,8 @@ def main() -> None:
         "authcheck p99 during logins / at rest ratio": results["authcheck during logins"].p99_ms
         / results["authcheck at rest"].p99_ms,
         "argon2 verify ms": verify * 1000,
-        "argon2 verify ms before logins": verify_before * 1000,
-        "argon2 verify ms after logins": verify_after * 1000,
+        "login / hashing ceiling, lowest pair": login_pairs[0],
+        "login / hashing ceiling, highest pair": login_pairs[2],
         "hashing ceiling logins/s": ceiling,
         "redis bytes per session": per_session,
     }
