@@ -50,7 +50,9 @@ class RequestStats(Collector):
     of every request).
     """
 
-    MAX_SERIES = 1024  # methods and statuses come from callers
+    # Methods and statuses come from callers: past this many series, a new route/method/status
+    # (or route, for latency) is not counted, so no caller can grow the exposition at will.
+    MAX_SERIES = 1024
 
     def __init__(self) -> None:
         self._created = time.time()

@@ -234,13 +234,17 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, INVALID_JSON, f"http: request body too large (limit {limit} bytes)")
 
 
+def _body_limit(request: web.Request) -> int:
+    settings = request.app[keys.SETTINGS]
+    return settings.max_body_size if keys.ACTOR in request else settings.public_max_body_size
+
+
 def arrived_body(request: web.Request) -> bytes | None:
     """The request body when all of it has arrived (a small one comes with the headers), read
     without waiting; None when more is still to come (`read_body` waits for it). 413 past
     the route's limit (see `read_body`), checked against Content-Length before anything is
     read and against the bytes themselves after."""
-    settings = request.app[keys.SETTINGS]
-    limit = settings.max_body_size if keys.ACTOR in request else settings.public_max_body_size
+    limit = _body_limit(request)
     if (request.content_length or 0) > limit:
         raise _too_large(limit)
     content = request.content
@@ -264,7 +268,7 @@ async def read_body(request: web.Request) -> bytes:
     if body is not None:
         return body
     settings = request.app[keys.SETTINGS]
-    limit = settings.max_body_size if keys.ACTOR in request else settings.public_max_body_size
+    limit = _body_limit(request)
     chunks: list[bytes] = []
     size = 0
     try:
@@ -370,7 +374,7 @@ async def serve_request(request: web.Request, handler: Handler) -> web.StreamRes
     request[keys.REQUEST_ID] = request_id
     REQUEST_ID.set(request_id)  # every log line of this request carries it
     ip = request[keys.CLIENT_IP] = client_ip(request, settings.trusted_proxies)
-    request[keys.CLIENT_NETWORK] = client_network(ip, settings.ipv6_prefix_length)
+    network = request[keys.CLIENT_NETWORK] = client_network(ip, settings.ipv6_prefix_length)
     started = time.perf_counter()
     status = 500
     try:
@@ -382,7 +386,7 @@ async def serve_request(request: web.Request, handler: Handler) -> web.StreamRes
                     raise ApiError(403, "Cross-origin request refused.", reason)
             path = request.path
             if path.startswith(API_PREFIX):
-                tag = f"ip|{request[keys.CLIENT_NETWORK]}|{path}"
+                tag = f"ip|{network}|{path}"
                 if path in LOGIN_GROUP:
                     limits = [
                         ("api", settings.api_rate_limit),

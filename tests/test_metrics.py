@@ -55,3 +55,16 @@ def test_request_stats_export_as_prometheus_client_would() -> None:
         if re.match(r"(# \w+ )?authsvc_(http_request|authz_decisions)", line)
     ]
     assert ours == _comparable(generate_latest(registry))
+
+
+def test_callers_cannot_grow_the_request_series_at_will() -> None:
+    """Made-up methods and routes stop adding series at MAX_SERIES (the exposition stays
+    bounded); the series already there keep counting."""
+    metrics = Metrics()
+    limit = metrics.stats.MAX_SERIES
+    for i in range(3 * limit):
+        metrics.observe(f"/made-up/{i}", f"M{i}", 404, 0.001)
+        metrics.observe("/api/v2/authcheck", "POST", 200, 0.001)
+    assert len(metrics.stats.requests) <= limit
+    assert len(metrics.stats.latency) <= limit
+    assert metrics.stats.requests[("/api/v2/authcheck", "POST", 200)] == 3 * limit

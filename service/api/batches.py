@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from service import gojson
 from service.authz.authcheck import Check
@@ -84,6 +84,9 @@ def read_checks(raw: bytes) -> Mapping[str, Check] | None:
     return None if checks is None else MappingProxyType(checks)
 
 
+_NOT_KEPT: Final = object()  # a kept batch may read as None (ill-typed)
+
+
 class BatchReader:
     """`read_checks` with a memory: a client sends the same batch over and over (a dashboard
     asks the same questions on every page), so what a batch's bytes read as is kept, as a
@@ -108,10 +111,9 @@ class BatchReader:
         return 2 * len(raw) + self.PER_BATCH + self.PER_CHECK * (len(checks) if checks else 0)
 
     def read(self, raw: bytes) -> Mapping[str, Check] | None:
-        try:
-            return self._batches[raw]
-        except KeyError:
-            pass
+        kept = self._batches.get(raw, _NOT_KEPT)
+        if kept is not _NOT_KEPT:
+            return cast(Mapping[str, Check] | None, kept)
         checks = read_checks(raw)
         if len(raw) <= self.MAX_BODY:
             cost = self._cost(raw, checks)
